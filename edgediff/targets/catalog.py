@@ -1,0 +1,94 @@
+"""The device profiles edgediff knows. One entry per device; nothing else in the code names them."""
+
+from __future__ import annotations
+
+from edgediff.targets.target import Target
+
+_ENTRIES = (
+    Target(
+        name="x86-cpu",
+        format="onnx",
+        runtime="onnxruntime",
+        precisions=("fp32", "fp16"),
+        default_precision="fp32",
+        device="cpu",
+        requires=("onnx", "onnxscript", "onnxruntime"),
+        notes="any x86-64 CPU; ONNX graph run by ONNX Runtime's CPU execution provider",
+    ),
+    Target(
+        name="intel-cpu",
+        format="openvino",
+        runtime="openvino",
+        precisions=("fp32", "fp16"),
+        default_precision="fp32",
+        device="cpu",
+        requires=("openvino",),
+        notes="Intel CPUs; OpenVINO IR (.xml/.bin) run by the OpenVINO runtime",
+    ),
+    Target(
+        name="arm64-cpu",
+        format="executorch",
+        runtime="executorch",
+        precisions=("fp32", "fp16"),
+        default_precision="fp32",
+        device="cpu",
+        requires=("executorch",),
+        notes="Android/Linux arm64 phones and boards; ExecuTorch .pte lowered to XNNPACK (also runs on x86)",
+    ),
+    Target(
+        name="snapdragon-8-gen3",
+        format="onnx-qdq",
+        runtime="qnn",
+        precisions=("int8", "int16"),
+        default_precision="int8",
+        device="npu",
+        memory_budget_mb=4096,
+        buildable=False,
+        notes="Hexagon NPU through QNN; needs a QDQ-quantized ONNX graph and Qualcomm's runtime",
+    ),
+    Target(
+        name="jetson-orin",
+        format="tensorrt",
+        runtime="tensorrt",
+        precisions=("fp16", "int8"),
+        default_precision="fp16",
+        device="gpu",
+        requires=("tensorrt",),
+        buildable=False,
+        notes="NVIDIA Jetson Orin; TensorRT engine built on the device",
+    ),
+    Target(
+        name="apple-m-series",
+        format="coreml",
+        runtime="coreml",
+        precisions=("fp16", "int8w"),
+        default_precision="fp16",
+        device="npu",
+        requires=("coremltools",),
+        buildable=False,
+        notes="Apple Silicon; Core ML mlpackage for the Neural Engine (converts on Linux, runs on macOS only)",
+    ),
+    Target(
+        name="android-litert",
+        format="litert",
+        runtime="litert",
+        precisions=("fp32", "fp16", "int8"),
+        default_precision="fp16",
+        device="gpu",
+        requires=("litert_torch", "ai_edge_litert"),
+        buildable=False,
+        notes="Android GPU/NPU delegates; LiteRT .tflite",
+    ),
+    Target(
+        name="h100",
+        format="aoti",
+        runtime="torch",
+        precisions=("bf16", "fp8", "int8"),
+        default_precision="bf16",
+        device="gpu",
+        buildable=False,
+        notes="NVIDIA H100; torch.compile / AOTInductor package with fp8/int8 kernels",
+    ),
+)
+
+TARGETS: dict[str, Target] = {t.name: t for t in _ENTRIES}
