@@ -8,6 +8,6 @@ bundle's manifest can record them.
 
 from __future__ import annotations
 
-from edgediff.schedulers.base import SCHEDULERS, Scheduler, make_scheduler, scheduler_name_for
+from edgediff.schedulers.base import SCHEDULERS, Scheduler, make_scheduler, scheduler_name_for, scheduler_names
 
-__all__ = ["SCHEDULERS", "Scheduler", "make_scheduler", "scheduler_name_for"]
+__all__ = ["SCHEDULERS", "Scheduler", "make_scheduler", "scheduler_name_for", "scheduler_names"]

@@ -1,0 +1,226 @@
+"""``build(model, target, recipe, out)``: export every component for a target, check parity, write a bundle.
+
+Everything that can be checked without work is checked first (target available here, precision
+supported, recipe order, output free, sizes), so a mistake costs a second, not a ten-minute export.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import platform
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgediff import __version__
+from edgediff.bundle.atomic import atomic_directory, check_output_free
+from edgediff.bundle.manifest import SCHEMA_VERSION, Bundle, file_records, open_bundle, sha256_file, write_manifest
+from edgediff.errors import EdgeDiffError, ParityError, TargetError
+from edgediff.export import ExportRequest, get_exporter
+from edgediff.export.parity import compare, tolerance_for
+from edgediff.models.types import Model
+from edgediff.recipe import Recipe
+from edgediff.runtimes.base import SessionOptions, open_session
+from edgediff.schedulers import make_scheduler, scheduler_name_for
+from edgediff.targets import Target
+
+Progress = Callable[[str], None]
+TOKENIZER_FILE = "tokenizer/tokenizer.json"
+
+
+def _silent(_: str) -> None:
+    pass
+
+
+def resolve_settings(model: Model, target: Target, recipe: Recipe) -> dict[str, Any]:
+    """The concrete build settings (recipe over model defaults), validated; no heavy work."""
+    recipe.validate()
+    if not target.available:
+        raise TargetError(f"target {target.name!r} cannot be built on this host ({target.availability_reason()}); "
+                          "run 'edgediff targets' to see which can")
+    precision = recipe.precision or target.default_precision
+    target.check_precision(precision)
+    height = recipe.height or model.defaults.height
+    width = recipe.width or model.defaults.width
+    multiple = model.geometry.vae_scale_factor * 2
+    if height % multiple or width % multiple:
+        raise EdgeDiffError(f"--height/--width must be multiples of {multiple} for this model, got {height}x{width}")
+    components = list(recipe.components or model.component_names)
+    unknown = [c for c in components if c not in model.component_names]
+    if unknown:
+        raise EdgeDiffError(f"model has no component {unknown[0]!r}; it has {', '.join(model.component_names)}")
+    scheduler = recipe.scheduler or scheduler_name_for(model.scheduler_class)
+    substituted = None
+    if scheduler is None:
+        # Same noise schedule, deterministic sampler: what diffusers does with from_config(DDIM).
+        scheduler, substituted = "ddim", model.scheduler_class
+    steps = recipe.steps or model.defaults.steps
+    guidance = recipe.guidance_scale if recipe.guidance_scale is not None else model.defaults.guidance_scale
+    return {
+        "precision": precision,
+        "height": height,
+        "width": width,
+        "components": components,
+        "scheduler": scheduler,
+        "scheduler_substituted_for": substituted,
+        "steps": steps,
+        "guidance_scale": guidance,
+        # diffusers runs classifier-free guidance as one batch of [uncond, cond] when guidance > 1
+        "denoiser_batch": 2 if guidance > 1.0 else 1,
+    }
+
+
+def _batch_for(component: str, settings: dict[str, Any]) -> int:
+    return settings["denoiser_batch"] if component == "denoiser" else 1
+
+
+def _export_component(
+    name: str, model: Model, target: Target, settings: dict[str, Any], bundle_dir: Path, allow_mismatch: bool, progress: Progress
+) -> dict[str, Any]:
+    import torch
+
+    started = time.perf_counter()
+    progress(f"{name}: building the PyTorch module")
+    module = model.build_component(name)
+    batch = _batch_for(name, settings)
+    h, w = settings["height"], settings["width"]
+    specs = module.input_specs(h, w, batch)
+    example = module.example_inputs(h, w, batch)
+    (output_name,) = module.output_names  # every wrapper has exactly one output
+    with torch.no_grad():
+        reference = module(*example).numpy()
+    out_dir = bundle_dir / name
+    out_dir.mkdir()
+    request = ExportRequest(
+        component=name,
+        module=module,
+        example_inputs=example,
+        input_names=tuple(s.name for s in specs),
+        output_names=module.output_names,
+        precision=settings["precision"],
+        out_dir=out_dir,
+    )
+    progress(f"{name}: exporting to {target.format} ({settings['precision']})")
+    entry = get_exporter(target.format).export(request)
+    del module, request
+    gc.collect()
+
+    progress(f"{name}: checking parity on {target.runtime}")
+    session = open_session(target.runtime, entry, SessionOptions(precision=settings["precision"]))
+    feeds = {s.name: t.numpy() for s, t in zip(specs, example, strict=True)}
+    actual = session.run(feeds)[output_name]
+    del session
+    report = compare(reference, actual)
+    tolerance = tolerance_for(name, settings["precision"])
+    passed = tolerance.passes(report)
+    if not passed and not allow_mismatch:
+        raise ParityError(name, output_name, report, tolerance.describe())
+
+    samples = bundle_dir / "parity" / f"{name}.npz"
+    samples.parent.mkdir(exist_ok=True)
+    np.savez(samples, **{f"input.{k}": v for k, v in feeds.items()}, **{f"output.{output_name}": reference})
+    progress(
+        f"{name}: parity max_abs={report.max_abs_err:.2e} rel_l2={report.rel_l2_err:.2e} "
+        f"{'ok' if passed else 'MISMATCH (kept: --allow-mismatch)'} ({time.perf_counter() - started:.1f}s)"
+    )
+    return {
+        "name": name,
+        "format": target.format,
+        "runtime": target.runtime,
+        "entry": entry.relative_to(bundle_dir).as_posix(),
+        "files": file_records(bundle_dir, out_dir),
+        "inputs": [{"name": s.name, "shape": list(s.shape), "dtype": s.dtype} for s in specs],
+        "outputs": [{"name": output_name, "shape": list(reference.shape), "dtype": "float32"}],
+        "precision": settings["precision"],
+        "parity": {
+            "max_abs_err": report.max_abs_err,
+            "rel_l2_err": report.rel_l2_err,
+            "cosine": report.cosine,
+            "finite": report.finite,
+            "passed": passed,
+            "tolerance": tolerance.describe(),
+            "samples": samples.relative_to(bundle_dir).as_posix(),
+            "samples_sha256": sha256_file(samples),
+        },
+    }
+
+
+def _pipeline_section(model: Model, settings: dict[str, Any]) -> dict[str, Any]:
+    scheduler = make_scheduler(settings["scheduler"], model.scheduler_config, settings["steps"])
+    h, w = model.geometry.latent_hw(settings["height"], settings["width"])
+    section: dict[str, Any] = {
+        "family": model.family,
+        "conditioning": model.conditioning,
+        "scheduler": settings["scheduler"],
+        "scheduler_class": model.scheduler_class,
+        "scheduler_substituted_for": settings["scheduler_substituted_for"],
+        "scheduler_config": model.scheduler_config,
+        "timesteps": np.asarray(scheduler.timesteps).tolist(),
+        "sigmas": None if scheduler.sigmas is None else np.asarray(scheduler.sigmas).tolist(),
+        "init_noise_sigma": float(scheduler.init_noise_sigma),
+        "steps": settings["steps"],
+        "guidance_scale": settings["guidance_scale"],
+        "height": settings["height"],
+        "width": settings["width"],
+        "latent_channels": model.geometry.latent_channels,
+        "latent_height": h,
+        "latent_width": w,
+        "vae_scale_factor": model.geometry.vae_scale_factor,
+        "denoiser_batch": settings["denoiser_batch"],
+        "num_classes": model.num_classes,
+        "tokenizer": None,
+    }
+    if model.tokenizer_json is not None:
+        section["tokenizer"] = {
+            "file": TOKENIZER_FILE,
+            "max_length": model.geometry.text_max_length,
+            "pad_id": model.pad_token_id,
+        }
+    return section
+
+
+def build(
+    model: Model,
+    target: Target,
+    recipe: Recipe,
+    out: Path,
+    *,
+    force: bool = False,
+    progress: Progress = _silent,
+) -> Bundle:
+    settings = resolve_settings(model, target, recipe)
+    check_output_free(out, force)
+    started = time.perf_counter()
+    with atomic_directory(out, force=force) as tmp:
+        components = [
+            _export_component(name, model, target, settings, tmp, recipe.allow_mismatch, progress)
+            for name in settings["components"]
+        ]
+        if model.tokenizer_json is not None:
+            (tmp / TOKENIZER_FILE).parent.mkdir()
+            (tmp / TOKENIZER_FILE).write_text(model.tokenizer_json)
+        manifest = {
+            "schema_version": SCHEMA_VERSION,
+            "target": {"name": target.name, "format": target.format, "runtime": target.runtime, "device": target.device},
+            "precision": settings["precision"],
+            "parity_passed": all(c["parity"]["passed"] for c in components),
+            "components": components,
+            "pipeline": _pipeline_section(model, settings),
+            "provenance": {
+                "source": model.source,
+                "source_hash": model.source_hash,
+                "edgediff_version": __version__,
+                "recipe": recipe.to_json(),
+                "created": datetime.now(UTC).isoformat(timespec="seconds"),
+                "build_seconds": round(time.perf_counter() - started, 1),
+                "build_host": {"machine": platform.machine(), "python": platform.python_version()},
+            },
+        }
+        write_manifest(tmp, json.loads(json.dumps(manifest)))
+    progress(f"bundle written to {out}")
+    return open_bundle(out)

@@ -1,0 +1,48 @@
+"""The exporter interface and registry."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from edgediff.registry import Registry
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """One component to export: the wrapper module, its traced inputs and where the files go."""
+
+    component: str
+    module: Any  # torch.nn.Module (an edgediff.models.wrappers.ExportWrapper)
+    example_inputs: tuple[Any, ...]  # torch tensors, in the wrapper's input order
+    input_names: tuple[str, ...]
+    output_names: tuple[str, ...]
+    precision: str
+    out_dir: Path  # an empty directory for this component's files
+
+
+class Exporter(Protocol):
+    """Writes a component's files and returns the entry file (the one a runtime opens)."""
+
+    format: str
+    runtime: str
+
+    def export(self, request: ExportRequest) -> Path: ...
+
+
+EXPORTERS: Registry[type[Exporter]] = Registry("export format")
+
+# format name -> module that registers it; imported on first use so that `import edgediff` stays light.
+_MODULES = {
+    "onnx": "edgediff.export.onnx",
+    "openvino": "edgediff.export.openvino",
+    "executorch": "edgediff.export.executorch",
+}
+
+
+def get_exporter(format_name: str) -> Exporter:
+    if format_name not in EXPORTERS and format_name in _MODULES:
+        importlib.import_module(_MODULES[format_name])
+    return EXPORTERS.get(format_name)()
