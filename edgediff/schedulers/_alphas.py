@@ -143,11 +143,9 @@ def spaced_timesteps(spacing: str, num_train_timesteps: int, num_inference_steps
     if spacing == "linspace":
         return np.linspace(0, num_train_timesteps - 1, n)[::-1].copy()
     if spacing == "leading":
-        step_ratio = num_train_timesteps // n
-        return (np.arange(0, n) * step_ratio).round()[::-1].astype(np.float64) + steps_offset
+        return (np.arange(0, n) * (num_train_timesteps // n)).round()[::-1].astype(np.float64) + steps_offset
     if spacing == "trailing":
-        step_ratio = num_train_timesteps / n
-        return np.round(np.arange(num_train_timesteps, 0, -step_ratio)).astype(np.float64) - 1
+        return np.round(np.arange(num_train_timesteps, 0, -num_train_timesteps / n)).astype(np.float64) - 1
     raise EdgeDiffError(
         f"timestep_spacing={spacing!r} is not supported; use one of {', '.join(map(repr, TIMESTEP_SPACINGS))}"
     )

@@ -74,7 +74,9 @@ class DDIM:
         self.alphas_cumprod = alphas_cumprod(betas_from_options(options, self.name))
         # With set_alpha_to_one the last step lands on a clean sample (alpha = 1); otherwise on t = 0.
         self.final_alpha_cumprod = np.float32(1.0) if options["set_alpha_to_one"] else self.alphas_cumprod[0]
-        spaced = spaced_timesteps(options["timestep_spacing"], num_train, num_inference_steps, int(options["steps_offset"]))
+        spaced = spaced_timesteps(
+            options["timestep_spacing"], num_train, num_inference_steps, int(options["steps_offset"])
+        )
         self.timesteps = np.round(spaced).astype(np.int64)
         self._stride = num_train // num_inference_steps
 

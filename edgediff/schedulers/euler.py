@@ -136,7 +136,9 @@ class EulerDiscrete:
         check_steps(num_inference_steps, int(options["num_train_timesteps"]), self.name)
         self.options = options
         self.num_inference_steps = num_inference_steps
-        self.prediction_type = "sample" if options["prediction_type"] == "original_sample" else options["prediction_type"]
+        self.prediction_type = (
+            "sample" if options["prediction_type"] == "original_sample" else options["prediction_type"]
+        )
         self.alphas_cumprod = alphas_cumprod(betas_from_options(options, self.name))
         if options["rescale_betas_zero_snr"]:
             # Zero terminal SNR would make sigma infinite; diffusers nudges it to float32's epsilon/2.
@@ -164,7 +166,9 @@ class EulerDiscrete:
         if self.prediction_type == "epsilon":
             denoised = sample - sigma_hat * model_output
         elif self.prediction_type == "v_prediction":
-            denoised = model_output * (-sigma / np.sqrt(sigma**2 + np.float32(1))) + (sample / (sigma**2 + np.float32(1)))
+            denoised = model_output * (-sigma / np.sqrt(sigma**2 + np.float32(1))) + (
+                sample / (sigma**2 + np.float32(1))
+            )
         else:
             denoised = model_output
         # Kept in diffusers' order of operations (not simplified) so float32 rounding matches.

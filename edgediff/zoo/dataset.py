@@ -51,9 +51,23 @@ def render_range(seed: int, start: int, count: int) -> tuple[np.ndarray, list[Sc
     return images, scenes, prompts
 
 
-def render_scenes(scenes: list[Scene], seed: int) -> np.ndarray:
-    """Render given scenes (e.g. parsed from prompts), image ``i`` jittered by generator ``(seed, i)``."""
+def complete(scene: Scene, rng: np.random.Generator) -> Scene:
+    """Fill what a prompt left unsaid (an object's size, the background) with random choices."""
+    objects = tuple(
+        o if o.size is not None else ObjectSpec(o.shape, o.color, SIZES[rng.integers(len(SIZES))], o.position)
+        for o in scene.objects
+    )
+    background = scene.background or BACKGROUND_NAMES[rng.integers(len(BACKGROUND_NAMES))]
+    return Scene(objects=objects, background=background)
+
+
+def render_scenes(scenes: list[Scene], seed: int, stream: int = 0) -> np.ndarray:
+    """Render given scenes (e.g. parsed from prompts); image ``i`` draws from generator ``(seed, stream, i)``.
+
+    Two streams of one seed are two independent render sets of the same scenes (real vs real).
+    """
     images = np.empty((len(scenes), 64, 64, 3), dtype=np.uint8)
     for i, scene in enumerate(scenes):
-        images[i] = render(scene, np.random.default_rng([seed, i]))
+        rng = np.random.default_rng([seed, stream, i])
+        images[i] = render(complete(scene, rng), rng)
     return images

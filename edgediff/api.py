@@ -1,0 +1,73 @@
+"""The Python API behind the CLI: each function does what one command does, with the same checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from edgediff.bundle.manifest import Bundle
+from edgediff.recipe import Recipe, load_recipe
+
+
+def export_bundle(
+    model: str | None,
+    target: str,
+    output: Path,
+    *,
+    recipe_file: Path | None = None,
+    components: tuple[str, ...] | None = None,
+    force: bool = False,
+    trust_pickle: bool = False,
+    progress: Any = None,
+    **overrides: Any,
+) -> Bundle:
+    """Load ``model``, build a bundle for ``target`` at ``output``. Cheap checks run before loading."""
+    from edgediff.build import build, resolve_settings
+    from edgediff.bundle.atomic import check_output_free
+    from edgediff.models import load_model
+    from edgediff.targets import get_target
+
+    target_obj = get_target(target)
+    recipe = load_recipe(recipe_file) if recipe_file else Recipe()
+    recipe = recipe.merged(components=components, **overrides)
+    recipe.validate()
+    if recipe.precision:
+        target_obj.check_precision(recipe.precision)
+    check_output_free(output, force)
+    loaded = load_model(model, trust_pickle=trust_pickle)
+    resolve_settings(loaded, target_obj, recipe)
+    return build(loaded, target_obj, recipe, output, force=force, progress=progress or (lambda _: None))
+
+
+def generate_png(
+    bundle: Path,
+    output: Path,
+    *,
+    prompt: str = "",
+    negative_prompt: str = "",
+    class_label: int | None = None,
+    seed: int = 0,
+    steps: int | None = None,
+    guidance_scale: float | None = None,
+) -> dict[str, float]:
+    """Run a bundle once and write a PNG atomically; returns the stage timings in ms."""
+    import os
+    import tempfile
+
+    from PIL import Image
+
+    from edgediff.runtimes.pipeline import BundlePipeline
+
+    pipe = BundlePipeline(bundle)
+    result = pipe(prompt, negative_prompt=negative_prompt, class_label=class_label, seed=seed, steps=steps,
+                  guidance_scale=guidance_scale)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".png", dir=output.parent)
+    os.close(fd)
+    try:
+        Image.fromarray(result.to_uint8()).save(tmp, format="PNG")
+        os.replace(tmp, output)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return result.timings_ms

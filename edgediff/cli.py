@@ -1,0 +1,159 @@
+"""``edgediff`` command line: a thin layer over the Python API.
+
+User errors (``EdgeDiffError``) print one ``error: …`` line and exit 2; ``--debug`` shows the
+traceback. Heavy packages (torch, engines) are imported inside commands, so ``edgediff targets``
+and ``--help`` stay instant.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import warnings
+from pathlib import Path
+from typing import Any
+
+import click
+
+from edgediff.errors import EdgeDiffError
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except EdgeDiffError as exc:
+            if ctx.obj and ctx.obj.get("debug"):
+                raise
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+
+
+def _quiet() -> None:
+    """Tracing prints dozens of framework warnings per export that a user cannot act on."""
+    warnings.filterwarnings("ignore")
+    for name in ("torch", "torchao", "onnxscript", "transformers", "diffusers", "executorch", "nncf"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+@click.group(cls=_Group)
+@click.option("--debug", is_flag=True, help="Show tracebacks and framework warnings.")
+@click.version_option(package_name="edgediff")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """Compile diffusion models into fast, checked bundles for edge runtimes."""
+    ctx.obj = {"debug": debug}
+    if not debug:
+        _quiet()
+
+
+def _progress(message: str) -> None:
+    click.echo(f"  {message}", err=True)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+def targets(as_json: bool) -> None:
+    """List device profiles and whether each can be built and run on this host."""
+    from edgediff.targets import list_targets
+
+    entries = list_targets()
+    if as_json:
+        click.echo(json.dumps([t.to_json() for t in entries], indent=1))
+        return
+    header = f"{'target':<18} {'format':<11} {'runtime':<12} {'precisions':<26} {'default':<8} available"
+    click.echo(header)
+    click.echo("-" * len(header))
+    for t in entries:
+        state = "yes" if t.available else f"no ({t.availability_reason()})"
+        click.echo(f"{t.name:<18} {t.format:<11} {t.runtime:<12} {','.join(t.precisions):<26} {t.default_precision:<8} {state}")
+
+
+def _split(value: str | None) -> tuple[str, ...] | None:
+    return tuple(v.strip() for v in value.split(",") if v.strip()) if value else None
+
+
+@main.command()
+@click.argument("model", required=False)
+@click.option("--target", "target_name", required=True, help="Device profile (see 'edgediff targets').")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="Bundle directory to write.")
+@click.option("--precision", help="Precision (default: the target's default).")
+@click.option("--height", type=int, help="Image height (default: the model's).")
+@click.option("--width", type=int, help="Image width (default: the model's).")
+@click.option("--steps", type=int, help="Sampling steps recorded in the bundle.")
+@click.option("--guidance-scale", type=float, help="Classifier-free guidance scale (>1 exports the denoiser at batch 2).")
+@click.option("--scheduler", help="Sampler: euler, ddim or lcm (default: the model's).")
+@click.option("--components", help="Comma-separated subset, e.g. denoiser,vae_decoder.")
+@click.option("--recipe", "recipe_file", type=click.Path(path_type=Path), help="TOML recipe; flags override it.")
+@click.option("--allow-mismatch", is_flag=True, default=None, help="Keep a bundle whose parity check fails (flagged).")
+@click.option("--force", is_flag=True, help="Replace an existing output directory.")
+@click.option("--trust-pickle", is_flag=True, help="Allow loading pickled (.bin/.ckpt) weights.")
+def export(model: str | None, target_name: str, output: Path, recipe_file: Path | None, components: str | None,
+           force: bool, trust_pickle: bool, **overrides: Any) -> None:
+    """Export MODEL (diffusers folder, zoo:NAME or config:NAME; default: the shipped zoo model) for a target."""
+    from edgediff.api import export_bundle
+
+    bundle = export_bundle(model, target_name, output, recipe_file=recipe_file, components=_split(components),
+                           force=force, trust_pickle=trust_pickle, progress=_progress, **overrides)
+    for name, c in bundle.components.items():
+        p = c["parity"]
+        click.echo(f"{name:<13} {c['entry']:<28} max_abs_err={p['max_abs_err']:.2e} rel_l2={p['rel_l2_err']:.2e} "
+                   f"{'ok' if p['passed'] else 'MISMATCH'}")
+    click.echo(f"wrote {output}")
+
+
+@main.command()
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option("--prompt", default="", help="Text prompt.")
+@click.option("--negative-prompt", default="", help="Negative prompt (used with guidance > 1).")
+@click.option("--class-label", type=int, help="Class label, for class-conditional models (DiT).")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--steps", type=int, help="Override the bundle's step count.")
+@click.option("--guidance-scale", type=float, help="Override the bundle's guidance scale.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("out.png"), show_default=True)
+def run(bundle: Path, output: Path, **kwargs: Any) -> None:
+    """Generate an image from a bundle, through its runtime (no torch)."""
+    from edgediff.api import generate_png
+
+    timings = generate_png(bundle, output, **kwargs)
+    click.echo(f"wrote {output} ({', '.join(f'{k} {v:.0f}' for k, v in timings.items())})")
+
+
+@main.command()
+@click.argument("bundle", type=click.Path(path_type=Path))
+@click.option("--iters", type=int, default=20, show_default=True, help="Timed runs per component.")
+@click.option("--warmup", type=int, default=3, show_default=True)
+@click.option("--e2e-iters", type=int, help="Timed end-to-end runs (default: --iters).")
+@click.option("--threads", type=int, help="Engine threads (default: all cores).")
+@click.option("--prompt", default="a red circle", show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def profile(bundle: Path, iters: int, warmup: int, e2e_iters: int | None, threads: int | None, prompt: str,
+            as_json: bool) -> None:
+    """Time each component and the whole pipeline: p50/p90/p99, load time, peak RSS."""
+    from edgediff.bundle import open_bundle
+    from edgediff.profile import ProfileSettings, profile_bundle, to_markdown
+
+    opened = open_bundle(bundle)
+    settings = ProfileSettings(iters=iters, warmup=warmup, end_to_end_iters=e2e_iters, threads=threads, prompt=prompt)
+    total = iters * len(opened.components) + (e2e_iters or iters)
+    with click.progressbar(length=total, label="profiling", file=sys.stderr) as bar:
+        result = profile_bundle(bundle, settings, tick=lambda: bar.update(1))
+    click.echo(json.dumps(result, indent=1) if as_json else to_markdown(result))
+
+
+@main.command()
+@click.argument("bundle", type=click.Path(path_type=Path))
+def validate(bundle: Path) -> None:
+    """Re-check a bundle's file hashes and re-run its parity samples on the runtime."""
+    from edgediff.bundle.validate import validate_bundle
+
+    report = validate_bundle(bundle)
+    for name, r in report["components"].items():
+        click.echo(f"{name:<13} max_abs_err={r['max_abs_err']:.2e} rel_l2={r['rel_l2_err']:.2e} "
+                   f"{'ok' if r['passed'] else 'MISMATCH (flagged at build)'}")
+    click.echo(f"{bundle}: hashes ok, parity ok")
+
+
+if __name__ == "__main__":
+    main()
