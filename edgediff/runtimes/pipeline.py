@@ -66,9 +66,10 @@ class BundlePipeline:
             self._prompt_cache[prompt] = self.sessions["text_encoder"].run({"input_ids": ids})["encoder_hidden_states"]
         return self._prompt_cache[prompt]
 
-    def scheduler(self, steps: int | None) -> Scheduler:
+    def scheduler(self, steps: int | None = None, name: str | None = None) -> Scheduler:
+        """The bundle's sampler (or another over the same noise schedule) for ``steps`` steps."""
         p = self.pipeline
-        return make_scheduler(p["scheduler"], p["scheduler_config"], steps or p["steps"])
+        return make_scheduler(name or p["scheduler"], p["scheduler_config"], steps or p["steps"])
 
     def initial_noise(self, seed: int) -> np.ndarray:
         p = self.pipeline
@@ -107,6 +108,7 @@ class BundlePipeline:
         seed: int = 0,
         steps: int | None = None,
         guidance_scale: float | None = None,
+        scheduler: str | None = None,
         noise: np.ndarray | None = None,
         on_step: StepCallback | None = None,
     ) -> Generation:
@@ -127,20 +129,20 @@ class BundlePipeline:
             uncond = np.array([p["num_classes"]], np.int64) if use_cfg else None  # the null class
         timings["encode_ms"] = (time.perf_counter() - started) * 1e3
 
-        scheduler = self.scheduler(steps)
+        sampler = self.scheduler(steps, scheduler)
         latents = (self.initial_noise(seed) if noise is None else noise.astype(np.float32)) * np.float32(
-            scheduler.init_noise_sigma
+            sampler.init_noise_sigma
         )
         rng = np.random.default_rng([seed, 1])  # a separate stream for per-step noise (LCM)
         started = time.perf_counter()
-        for i, t in enumerate(scheduler.timesteps):
-            model_input = scheduler.scale_model_input(latents, i)
+        for i, t in enumerate(sampler.timesteps):
+            model_input = sampler.scale_model_input(latents, i)
             pred = self._denoise_batch(model_input, float(t), cond, uncond)
             if uncond is not None:
                 noise_uncond, noise_cond = pred[0], pred[1]
                 pred = noise_uncond + np.float32(guidance) * (noise_cond - noise_uncond)
-            step_noise = rng.standard_normal(latents.shape, dtype=np.float32) if scheduler.needs_noise else None
-            latents = scheduler.step(pred, i, latents, step_noise).astype(np.float32)
+            step_noise = rng.standard_normal(latents.shape, dtype=np.float32) if sampler.needs_noise else None
+            latents = sampler.step(pred, i, latents, step_noise).astype(np.float32)
             if on_step is not None:
                 on_step(i, float(t), latents)
         timings["denoise_ms"] = (time.perf_counter() - started) * 1e3

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from edgediff.cli import main
+from edgediff.errors import TargetError
+from edgediff.targets import get_target, list_targets
+
+
+def test_targets_json_lists_required_fields_and_the_three_cpu_targets_are_available() -> None:
+    result = CliRunner().invoke(main, ["targets", "--json"])
+    assert result.exit_code == 0
+    entries = {t["name"]: t for t in json.loads(result.output)}
+    for entry in entries.values():
+        assert {"name", "format", "runtime", "precisions", "default_precision", "available"} <= set(entry)
+        assert entry["default_precision"] in entry["precisions"]
+    assert {n for n, t in entries.items() if t["available"]} == {"x86-cpu", "intel-cpu", "arm64-cpu"}
+    for planned in ("snapdragon-8-gen3", "jetson-orin", "apple-m-series", "android-litert", "h100"):
+        assert entries[planned]["available"] is False
+        assert entries[planned]["availability"] == "exporter not built yet"
+
+
+def test_targets_table_says_why_a_target_is_unavailable() -> None:
+    result = CliRunner().invoke(main, ["targets"])
+    assert "jetson-orin" in result.output and "no (exporter not built yet)" in result.output
+
+
+def test_unknown_target_names_the_known_ones() -> None:
+    with pytest.raises(TargetError, match="unknown target 'pixel'.*x86-cpu"):
+        get_target("pixel")
+
+
+def test_precision_outside_the_target_is_refused_with_the_choices() -> None:
+    with pytest.raises(TargetError, match="does not support precision 'int4w'; choose one of fp32, fp16"):
+        get_target("x86-cpu").check_precision("int4w")
+
+
+def test_every_target_format_is_unique_per_runtime_pair() -> None:
+    names = [t.name for t in list_targets()]
+    assert len(names) == len(set(names))
