@@ -20,7 +20,7 @@ import numpy as np
 from edgediff import __version__
 from edgediff.bundle.atomic import atomic_directory, check_output_free
 from edgediff.bundle.manifest import SCHEMA_VERSION, Bundle, file_records, open_bundle, sha256_file, write_manifest
-from edgediff.errors import EdgeDiffError, ParityError, TargetError
+from edgediff.errors import EdgeDiffError, ExportError, ParityError, TargetError
 from edgediff.export import ExportRequest, get_exporter
 from edgediff.export.parity import compare, tolerance_for
 from edgediff.models.types import Model
@@ -111,9 +111,16 @@ def _export_component(
     gc.collect()
 
     progress(f"{name}: checking parity on {target.runtime}")
-    session = open_session(target.runtime, entry, SessionOptions(precision=settings["precision"]))
     feeds = {s.name: t.numpy() for s, t in zip(specs, example, strict=True)}
-    actual = session.run(feeds)[output_name]
+    try:
+        session = open_session(target.runtime, entry, SessionOptions(precision=settings["precision"]))
+        actual = session.run(feeds)[output_name]
+    except Exception as exc:  # engines raise their own error types; all mean the exported graph does not run
+        message = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        raise ExportError(
+            f"{target.runtime} cannot run the exported {name}: {message}; this is an exporter gap for this "
+            "architecture -- try another target, and report it with --debug output"
+        ) from exc
     del session
     report = compare(reference, actual)
     tolerance = tolerance_for(name, settings["precision"])

@@ -33,7 +33,7 @@ class _Group(click.Group):
 def _quiet() -> None:
     """Tracing prints dozens of framework warnings per export that a user cannot act on."""
     warnings.filterwarnings("ignore")
-    for name in ("torch", "torchao", "onnxscript", "transformers", "diffusers", "executorch", "nncf"):
+    for name in ("torch", "torch.utils._pytree", "torchao", "onnxscript", "transformers", "diffusers", "executorch", "nncf"):
         logging.getLogger(name).setLevel(logging.ERROR)
 
 

@@ -18,8 +18,8 @@ from edgediff.eval.adherence import score
 from edgediff.eval.classifier import AttributeClassifier
 from edgediff.eval.labels import decode
 from edgediff.eval.metrics import frechet_distance, psnr, ssim
-from edgediff.zoo.dataset import render_scenes
 from edgediff.zoo.attributes import Scene
+from edgediff.zoo.dataset import render_scenes
 from edgediff.zoo.grammar import parse_prompt
 
 Generate = Callable[[list[str], list[int]], np.ndarray]

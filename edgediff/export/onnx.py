@@ -11,6 +11,7 @@ from pathlib import Path
 
 from edgediff.errors import ExportError
 from edgediff.export.base import EXPORTERS, ExportRequest
+from edgediff.export.passes.noop_squeeze import remove_noop_squeezes
 
 OPSET = 18
 PROTOBUF_LIMIT_BYTES = 2 * 1024**3
@@ -39,9 +40,11 @@ class OnnxExporter:
         _quiet_exporter_logs()
         path = request.out_dir / MODEL_FILE
         try:
-            with torch.inference_mode(False), torch.no_grad():
+            with torch.no_grad():
+                exported = torch.export.export(request.module, request.example_inputs)
+                remove_noop_squeezes(exported)
                 program = torch.onnx.export(
-                    request.module,
+                    exported,
                     request.example_inputs,
                     dynamo=True,
                     opset_version=OPSET,

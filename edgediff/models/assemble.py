@@ -71,9 +71,8 @@ def assemble(
     family = family_of(denoiser_class, denoiser_config)
     conditioning = "class" if family == "dit" else "text"
     geometry = geometry_from_configs(vae_config, text_config, text_max_length, denoiser_config)
+    # DiT's label embedding is sized by num_embeds_ada_norm, plus one row for the null (unconditional) class.
     num_classes = int(denoiser_config.get("num_embeds_ada_norm", 1000)) if family == "dit" else 0
-    if family == "dit":
-        num_classes = 1000  # DiT's label embedding has num_classes + 1 rows (the last is the null class)
 
     factories: dict[str, Callable[[], Any]] = {}
     if conditioning == "text":

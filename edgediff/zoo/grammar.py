@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from edgediff.zoo.attributes import BACKGROUND_NAMES, COLOR_NAMES, POSITION_NAMES, SHAPES, SIZES, ObjectSpec, Scene
+from edgediff.zoo.attributes import BACKGROUND_NAMES, COLOR_NAMES, SHAPES, SIZES, ObjectSpec, Scene
 
 PLACES: dict[str, str] = {
     "top left": "at the top left",

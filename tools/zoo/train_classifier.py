@@ -62,8 +62,9 @@ def accuracy(net: AttributeNet, images: np.ndarray, prompts: list[str]) -> dict[
     dev = device()
     net.eval()
     x = torch.from_numpy(np.ascontiguousarray(images)).to(dev)
-    logits = torch.cat([net(batch_images(x, torch.arange(i, min(i + 1000, len(x)), device=dev)))[0]
-                        for i in range(0, len(x), 1000)])
+    logits = torch.cat(
+        [net(batch_images(x, torch.arange(i, min(i + 1000, len(x)), device=dev)))[0] for i in range(0, len(x), 1000)]
+    )
     net.train()
     result = score([parse_prompt(p) for p in prompts], decode(logits.float().cpu().numpy()))
     result.pop("per_image")
@@ -76,6 +77,7 @@ def run(args: argparse.Namespace) -> None:
     from safetensors.torch import save_file
 
     gen = seed_everything(args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
     dev = device()
     images, _, targets = load(args.data)
     held_images, held_prompts, _ = load(args.heldout)

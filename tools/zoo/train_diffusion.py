@@ -1,8 +1,9 @@
 """Stage ``diffusion``: train the text encoder with both denoisers (UNet and PixArt-style DiT).
 
-One loss, epsilon prediction for both denoisers on the same noised latents; the text encoder is
-trained from scratch by the sum of their losses, so both denoisers are conditioned on one shared
-encoder (shipped in both pipelines). Choices, with why:
+Epsilon prediction on VAE latents. The text encoder is trained from scratch together with the
+denoiser(s) of the first run; later runs can freeze it (``--freeze-text-encoder``), as PixArt
+freezes T5, so both denoisers are conditioned on one shared encoder (shipped in both pipelines).
+Choices, with why:
 - min-SNR-5 loss weighting (Hang et al. 2023): converges several times faster than plain MSE;
 - offset noise 0.05: lets the models change a whole image's mean colour, i.e. the background;
 - 10% empty prompts: classifier-free guidance (Ho & Salimans 2022);
@@ -31,28 +32,38 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--vae", type=Path, required=True, help="vae.safetensors from stage vae")
     p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--denoisers", default="unet,dit", help="comma-separated: unet, dit")
     p.add_argument("--init", type=Path, default=None, help="folder with text_encoder/unet/transformer.safetensors")
+    p.add_argument("--freeze-text-encoder", action="store_true", help="train the denoisers only (needs --init)")
     p.add_argument("--steps", type=int, default=10000)
-    p.add_argument("--batch", type=int, default=256)
-    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--batch", type=int, default=1024)
+    p.add_argument("--lr", type=float, default=4e-4)
     p.add_argument("--ema", type=float, default=0.999)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--eval-prompts", type=int, default=200)
     p.add_argument("--max-minutes", type=float, default=1e9)
 
 
-def build(init: Path | None):
+FILES = {"te": "text_encoder.safetensors", "unet": "unet.safetensors", "dit": "transformer.safetensors"}
+
+
+def build(names: list[str], init: Path | None) -> dict[str, torch.nn.Module]:
+    """The text encoder and the requested denoisers, from scratch or from ``init`` checkpoints."""
     from diffusers import PixArtTransformer2DModel, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel
 
-    te = CLIPTextModel(CLIPTextConfig(**text_encoder_config()))
-    unet = UNet2DConditionModel(**UNET)
-    dit = PixArtTransformer2DModel(**DIT)
-    if init is not None:
-        load_into(te, init / "text_encoder.safetensors")
-        load_into(unet, init / "unet.safetensors")
-        load_into(dit, init / "transformer.safetensors")
-    return te, unet, dit
+    makers = {
+        "te": lambda: CLIPTextModel(CLIPTextConfig(**text_encoder_config())),
+        "unet": lambda: UNet2DConditionModel(**UNET),
+        "dit": lambda: PixArtTransformer2DModel(**DIT),
+    }
+    models = {}
+    for name in ["te", *names]:
+        models[name] = makers[name]()
+        if init is not None and (init / FILES[name]).exists():
+            load_into(models[name], init / FILES[name])
+            print(f"initialised {name} from {init / FILES[name]}", flush=True)
+    return models
 
 
 @torch.no_grad()
@@ -65,32 +76,51 @@ def encode_latents(vae, data: torch.Tensor, scaling: float) -> torch.Tensor:
     return torch.cat(out)
 
 
+def predict(name: str, model: torch.nn.Module, xt: torch.Tensor, t: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+    if name == "unet":
+        return model(xt, t, encoder_hidden_states=cond).sample
+    return model(xt, encoder_hidden_states=cond, timestep=t, added_cond_kwargs=ADDED).sample
+
+
 def run(args: argparse.Namespace) -> None:
     from diffusers import AutoencoderKL, DDIMScheduler
 
     from edgediff.zoo.tokenizer import encode
 
+    names = [n.strip() for n in args.denoisers.split(",") if n.strip()]
+    if not names or any(n not in ("unet", "dit") for n in names):
+        raise SystemExit(f"--denoisers takes unet and/or dit, got {args.denoisers!r}")
+    if args.freeze_text_encoder and (args.init is None or not (args.init / FILES["te"]).exists()):
+        raise SystemExit("--freeze-text-encoder needs --init with a trained text_encoder.safetensors")
+    tag = "_".join(names)
     gen = seed_everything(args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
     dev = device()
     images, prompts, _ = load(args.data)
     images = np.array(images)  # writable copy of the memmap
     vae = AutoencoderKL(**VAE)
     scaling = float(load_into(vae, args.vae)["scaling_factor"])
     vae = vae.to(dev).eval()
-    log = Log(args.out / "diffusion_log.json", "diffusion", {k: str(v) for k, v in vars(args).items()})
+    log = Log(args.out / f"diffusion_{tag}_log.json", f"diffusion ({tag})", {k: str(v) for k, v in vars(args).items()})
     latents = encode_latents(vae, torch.from_numpy(images).to(dev), scaling)
+    del images
     ids = torch.from_numpy(encode(prompts)).to(dev)
     empty = torch.from_numpy(encode([""])).to(dev)[0]
     log.record("latents", {"count": len(latents), "std": float(latents.float().std()), "scaling_factor": scaling})
     print(f"encoded {len(latents)} latents, std {latents.float().std().item():.3f} ({log.elapsed():.0f}s)", flush=True)
 
-    te, unet, dit = (m.to(dev).train() for m in build(args.init))
-    models = torch.nn.ModuleList([te, unet, dit])
-    ema = copy.deepcopy(models).eval().requires_grad_(False)
-    log.record("parameters", {n: sum(p.numel() for p in m.parameters()) for n, m in zip(("te", "unet", "dit"), models)})
-    opt = torch.optim.AdamW(models.parameters(), lr=args.lr, weight_decay=0.01)
+    models = {k: m.to(dev) for k, m in build(names, args.init).items()}
+    trained = [k for k in models if not (k == "te" and args.freeze_text_encoder)]
+    for k, m in models.items():
+        m.train(k in trained).requires_grad_(k in trained)
+    params = [p for k in trained for p in models[k].parameters()]
+    ema = {k: copy.deepcopy(models[k]).eval().requires_grad_(False) for k in trained}
+    log.record("parameters", {k: sum(p.numel() for p in m.parameters()) for k, m in models.items()})
+    log.record("trained", trained)
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 300))
     acp = DDIMScheduler(**SCHEDULER).alphas_cumprod.to(dev, torch.float32)
+    ema_start = 0 if args.init is not None else 1000
     step = 0
     for step in range(args.steps):
         idx = torch.randint(len(latents), (args.batch,), device=dev, generator=gen)
@@ -104,41 +134,45 @@ def run(args: argparse.Namespace) -> None:
         xt = ab.sqrt() * x0 + (1 - ab).sqrt() * noise
         snr = (ab / (1 - ab)).view(-1)
         weight = snr.clamp(max=5.0) / snr
+        losses = {}
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev.type == "cuda"):
-            cond = te(tok).last_hidden_state
-            pu = unet(xt, t, encoder_hidden_states=cond).sample
-            pd = dit(xt, encoder_hidden_states=cond, timestep=t, added_cond_kwargs=ADDED).sample
-        lu = (weight * ((pu.float() - noise) ** 2).mean(dim=(1, 2, 3))).mean()
-        ld = (weight * ((pd.float() - noise) ** 2).mean(dim=(1, 2, 3))).mean()
+            with torch.set_grad_enabled("te" in trained):
+                cond = models["te"](tok).last_hidden_state
+            for name in names:
+                pred = predict(name, models[name], xt, t, cond)
+                losses[name] = (weight * ((pred.float() - noise) ** 2).mean(dim=(1, 2, 3))).mean()
         opt.zero_grad(set_to_none=True)
-        (lu + ld).backward()
-        torch.nn.utils.clip_grad_norm_(models.parameters(), 1.0)
+        sum(losses.values()).backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         sched.step()
-        ema_update(ema, models, args.ema if step >= 1000 or args.init is not None else 0.0)
+        for k in trained:
+            ema_update(ema[k], models[k], args.ema if step >= ema_start else 0.0)
         if step % 50 == 0:
-            log.scalar("loss_unet", step, lu.item())
-            log.scalar("loss_dit", step, ld.item())
+            for name, loss in losses.items():
+                log.scalar(f"loss_{name}", step, loss.item())
         if step % 500 == 0:
-            print(f"diffusion step {step} unet {lu.item():.4f} dit {ld.item():.4f} {log.elapsed():.0f}s", flush=True)
+            text = " ".join(f"{n} {v.item():.4f}" for n, v in losses.items())
+            print(f"diffusion step {step} {text} {log.elapsed():.0f}s", flush=True)
         if log.elapsed() > args.max_minutes * 60:
             print(f"diffusion: time limit at step {step}", flush=True)
             break
     log.record("steps_done", step + 1)
     log.record("train_s", round(log.elapsed(), 1))
     print(f"diffusion: {step + 1} steps in {log.elapsed():.0f}s", flush=True)
-    args.out.mkdir(parents=True, exist_ok=True)
-    e_te, e_unet, e_dit = ema
-    save_half(e_te, args.out / "text_encoder.safetensors")
-    save_half(e_unet, args.out / "unet.safetensors")
-    save_half(e_dit, args.out / "transformer.safetensors")
+    final = {k: ema.get(k, models[k]) for k in models}
+    for k in trained:
+        save_half(final[k], args.out / FILES[k])
     log.save()
     if args.eval_prompts:
-        log.record("samples", sample_and_score(e_te, e_unet, e_dit, vae, scaling, args))
+        denoisers = {n: final[n] for n in names}
+        log.record("samples", sample_and_score(final["te"], denoisers, vae, scaling, args))
         log.save()
 
 
-def sample_and_score(te, unet, dit, vae, scaling: float, args: argparse.Namespace) -> dict[str, object]:
+def sample_and_score(
+    te, denoisers: dict[str, torch.nn.Module], vae, scaling: float, args: argparse.Namespace
+) -> dict[str, object]:
     """DDIM samples of the first evaluation prompts at a few guidance scales, scored by the classifier."""
     from diffusers import DDIMScheduler
     from PIL import Image
@@ -159,18 +193,24 @@ def sample_and_score(te, unet, dit, vae, scaling: float, args: argparse.Namespac
     net = AttributeNet()
     load_weights(net, classifier_path)
     net = net.to(dev).eval()
-    vae.config.scaling_factor = scaling
+    vae.register_to_config(scaling_factor=scaling)
     prompts = load_prompt_set("v1", args.eval_prompts)
     scenes = [parse_prompt(p) for p in prompts]
     results: dict[str, object] = {}
-    for name, denoiser in (("unet", unet), ("dit", dit)):
+    for name, denoiser in denoisers.items():
         sampler = ZooSampler(
-            te.float(), denoiser.float(), vae.float(), DDIMScheduler(**SCHEDULER),
-            lambda ps: torch.from_numpy(encode(ps)), defaults=DEFAULTS,
+            te.float(),
+            denoiser.float(),
+            vae.float(),
+            DDIMScheduler(**SCHEDULER),
+            lambda ps: torch.from_numpy(encode(ps)),
+            defaults=DEFAULTS,
         )
         for scale in (3.0, 5.0, 7.5):
             for steps in (30,):
-                imgs = sampler.generate(prompts, list(range(len(prompts))), steps=steps, guidance_scale=scale, batch_size=200)
+                imgs = sampler.generate(
+                    prompts, list(range(len(prompts))), steps=steps, guidance_scale=scale, batch_size=200
+                )
                 with torch.no_grad():
                     x = torch.from_numpy(imgs).to(dev).permute(0, 3, 1, 2).float() / 127.5 - 1
                     logits = net(x)[0].float().cpu().numpy()

@@ -67,6 +67,7 @@ def run(args: argparse.Namespace) -> None:
     from diffusers import AutoencoderKL
 
     gen = seed_everything(args.seed)
+    args.out.mkdir(parents=True, exist_ok=True)
     dev = device()
     images, _, _ = load(args.data)
     heldout, _, _ = load(args.heldout)
