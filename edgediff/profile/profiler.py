@@ -62,32 +62,20 @@ def profile_bundle(
         components[name] = summarize(samples) | {"batch": component["inputs"][0]["shape"][0]}
 
     e2e_iters = settings.end_to_end_iters or settings.iters
-    p = bundle.pipeline
-    kwargs: dict[str, Any] = {"seed": 0}
-    if p["conditioning"] == "text":
-        kwargs["prompt"] = settings.prompt
+    missing = pipe.missing_components()
+    if missing:
+        end_to_end: dict[str, Any] = {"skipped": f"partial bundle: lacks {', '.join(missing)}"}
     else:
-        kwargs["class_label"] = 0
-    stages: list[dict[str, float]] = []
-
-    def generate() -> None:
-        stages.append(pipe(**kwargs).timings_ms)
-
-    samples = time_calls(generate, e2e_iters, 1, tick)
-    timed_stages = stages[1:]
-    end_to_end = summarize(samples) | {
-        "steps": p["steps"],
-        "guidance_scale": p["guidance_scale"],
-        "stages_p50_ms": {k: float(np.median([s[k] for s in timed_stages])) for k in timed_stages[0]},
-    }
+        end_to_end = _time_end_to_end(pipe, settings.prompt, e2e_iters, tick)
     return {
         "bundle": str(bundle.path),
         "target": bundle.manifest["target"]["name"],
         "runtime": bundle.runtime,
         "precision": bundle.precision,
         "source": bundle.manifest["provenance"]["source"],
-        "height": p["height"],
-        "width": p["width"],
+        "height": bundle.pipeline["height"],
+        "width": bundle.pipeline["width"],
+        "steps": bundle.pipeline["steps"],
         "iters": settings.iters,
         "warmup": settings.warmup,
         "load_ms": load_ms,
@@ -99,10 +87,31 @@ def profile_bundle(
     }
 
 
+def _time_end_to_end(pipe: Any, prompt: str, iters: int, tick: Callable[[], None] | None) -> dict[str, Any]:
+    p = pipe.pipeline
+    kwargs: dict[str, Any] = {"seed": 0}
+    if p["conditioning"] == "text":
+        kwargs["prompt"] = prompt
+    else:
+        kwargs["class_label"] = 0
+    stages: list[dict[str, float]] = []
+
+    def generate() -> None:
+        stages.append(pipe(**kwargs).timings_ms)
+
+    samples = time_calls(generate, iters, 1, tick)
+    timed = stages[1:]  # the first entry is the warm-up run
+    return summarize(samples) | {
+        "steps": p["steps"],
+        "guidance_scale": p["guidance_scale"],
+        "stages_p50_ms": {k: float(np.median([s[k] for s in timed])) for k in timed[0]},
+    }
+
+
 def to_markdown(result: dict[str, Any]) -> str:
     lines = [
         f"**{result['source']}** on `{result['target']}` ({result['runtime']}, {result['precision']}, "
-        f"{result['height']}x{result['width']}, {result['end_to_end']['steps']} steps)",
+        f"{result['height']}x{result['width']}, {result['steps']} steps)",
         "",
         "| stage | batch | p50 ms | p90 ms | p99 ms |",
         "|---|---:|---:|---:|---:|",
@@ -110,6 +119,9 @@ def to_markdown(result: dict[str, Any]) -> str:
     for name, stats in result["components"].items():
         lines.append(f"| {name} | {stats['batch']} | {stats['p50_ms']:.2f} | {stats['p90_ms']:.2f} | {stats['p99_ms']:.2f} |")
     e2e = result["end_to_end"]
-    lines.append(f"| end to end | 1 image | {e2e['p50_ms']:.2f} | {e2e['p90_ms']:.2f} | {e2e['p99_ms']:.2f} |")
+    if "skipped" in e2e:
+        lines.append(f"| end to end | - | {e2e['skipped']} | | |")
+    else:
+        lines.append(f"| end to end | 1 image | {e2e['p50_ms']:.2f} | {e2e['p90_ms']:.2f} | {e2e['p99_ms']:.2f} |")
     lines += ["", f"load {result['load_ms']:.0f} ms, peak RSS {result['peak_rss_mb']:.0f} MB, host: {result['host']['cpu']}"]
     return "\n".join(lines)

@@ -38,13 +38,6 @@ class BundlePipeline:
     def __init__(self, bundle: Bundle | str | Path, *, threads: int | None = None, verify: bool = True) -> None:
         self.bundle = bundle if isinstance(bundle, Bundle) else open_bundle(bundle, verify=verify)
         self.pipeline = self.bundle.pipeline
-        missing = {"denoiser", "vae_decoder"} - set(self.bundle.components)
-        if self.pipeline["conditioning"] == "text":
-            missing |= {"text_encoder"} - set(self.bundle.components)
-        if missing:
-            raise EdgeDiffError(
-                f"bundle {self.bundle.path} lacks {', '.join(sorted(missing))}; export all components to run it end to end"
-            )
         opts = SessionOptions(precision=self.bundle.precision, threads=threads)
         started = time.perf_counter()
         self.sessions: dict[str, Session] = {
@@ -56,6 +49,11 @@ class BundlePipeline:
             tok = self.pipeline["tokenizer"]
             self.tokenizer = PromptTokenizer(self.bundle.path / tok["file"], tok["max_length"], tok["pad_id"])
         self._prompt_cache: dict[str, np.ndarray] = {}
+
+    def missing_components(self) -> list[str]:
+        """Components an end-to-end run needs that this bundle lacks (a partial export)."""
+        needed = {"denoiser", "vae_decoder"} | ({"text_encoder"} if self.pipeline["conditioning"] == "text" else set())
+        return sorted(needed - set(self.bundle.components))
 
     # -- stages ------------------------------------------------------------------------------------
     def encode_prompt(self, prompt: str) -> np.ndarray:
@@ -114,6 +112,11 @@ class BundlePipeline:
     ) -> Generation:
         """Generate one image. ``noise`` (unit Gaussian, latent shape) overrides the seed's initial noise."""
         p = self.pipeline
+        missing = self.missing_components()
+        if missing:
+            raise EdgeDiffError(
+                f"bundle {self.bundle.path} lacks {', '.join(missing)}; export all components to run it end to end"
+            )
         guidance = p["guidance_scale"] if guidance_scale is None else guidance_scale
         use_cfg = guidance > 1.0
         timings: dict[str, float] = {}

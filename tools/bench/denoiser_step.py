@@ -26,8 +26,12 @@ def _bundle(model_ref: str, target: str, size: int, root: Path) -> Path:
     from edgediff.api import export_bundle
     from edgediff.bundle import open_bundle
 
-    out = root / f"{model_ref.replace(':', '_')}-{size}-{target}"
+    out = root / target  # a full bundle from 'edgediff export' there is reused as is
     if (out / "manifest.json").is_file():
+        bundle = open_bundle(out, verify=False)
+        found = (bundle.manifest["provenance"]["source"], bundle.pipeline["height"], bundle.pipeline["width"])
+        if found != (model_ref, size, size):
+            raise SystemExit(f"{out} holds {found}, not ({model_ref!r}, {size}, {size}); use another --bundles folder")
         return out
     print(f"exporting {model_ref} for {target} -> {out}", flush=True)
     export_bundle(model_ref, target, out, height=size, width=size, components=("denoiser",), force=True,
@@ -73,7 +77,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1, help="denoiser batch (1: no CFG, as SD-Turbo runs)")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--per-round", type=int, default=3)
-    parser.add_argument("--bundles", type=Path, default=Path("out/bench-bundles"))
+    parser.add_argument("--bundles", type=Path, default=Path("out/bench-bundles"),
+                        help="folder of per-target bundles (TARGET/ subfolders), exported when missing")
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks"))
     args = parser.parse_args()
 
