@@ -20,17 +20,16 @@ import numpy as np
 from edgediff import __version__
 from edgediff.bundle.atomic import atomic_directory, check_output_free
 from edgediff.bundle.manifest import SCHEMA_VERSION, Bundle, file_records, open_bundle, sha256_file, write_manifest
-from edgediff.errors import EdgeDiffError, ExportError, ParityError, TargetError
+from edgediff.errors import ExportError, ParityError, TargetError
 from edgediff.export import ExportRequest, get_exporter
 from edgediff.export.parity import compare, tolerance_for
+from edgediff.models.pipeline_spec import TOKENIZER_FILE, pipeline_spec, sampling_settings
 from edgediff.models.types import Model
 from edgediff.recipe import Recipe
 from edgediff.runtimes.base import SessionOptions, open_session
-from edgediff.schedulers import make_scheduler, scheduler_name_for
 from edgediff.targets import Target
 
 Progress = Callable[[str], None]
-TOKENIZER_FILE = "tokenizer/tokenizer.json"
 
 
 def _silent(_: str) -> None:
@@ -45,34 +44,7 @@ def resolve_settings(model: Model, target: Target, recipe: Recipe) -> dict[str, 
                           "run 'edgediff targets' to see which can")
     precision = recipe.precision or target.default_precision
     target.check_precision(precision)
-    height = recipe.height or model.defaults.height
-    width = recipe.width or model.defaults.width
-    multiple = model.geometry.vae_scale_factor * 2
-    if height % multiple or width % multiple:
-        raise EdgeDiffError(f"--height/--width must be multiples of {multiple} for this model, got {height}x{width}")
-    components = list(recipe.components or model.component_names)
-    unknown = [c for c in components if c not in model.component_names]
-    if unknown:
-        raise EdgeDiffError(f"model has no component {unknown[0]!r}; it has {', '.join(model.component_names)}")
-    scheduler = recipe.scheduler or scheduler_name_for(model.scheduler_class)
-    substituted = None
-    if scheduler is None:
-        # Same noise schedule, deterministic sampler: what diffusers does with from_config(DDIM).
-        scheduler, substituted = "ddim", model.scheduler_class
-    steps = recipe.steps or model.defaults.steps
-    guidance = recipe.guidance_scale if recipe.guidance_scale is not None else model.defaults.guidance_scale
-    return {
-        "precision": precision,
-        "height": height,
-        "width": width,
-        "components": components,
-        "scheduler": scheduler,
-        "scheduler_substituted_for": substituted,
-        "steps": steps,
-        "guidance_scale": guidance,
-        # diffusers runs classifier-free guidance as one batch of [uncond, cond] when guidance > 1
-        "denoiser_batch": 2 if guidance > 1.0 else 1,
-    }
+    return sampling_settings(model, recipe) | {"precision": precision}
 
 
 def _batch_for(component: str, settings: dict[str, Any]) -> int:
@@ -157,40 +129,6 @@ def _export_component(
     }
 
 
-def _pipeline_section(model: Model, settings: dict[str, Any]) -> dict[str, Any]:
-    scheduler = make_scheduler(settings["scheduler"], model.scheduler_config, settings["steps"])
-    h, w = model.geometry.latent_hw(settings["height"], settings["width"])
-    section: dict[str, Any] = {
-        "family": model.family,
-        "conditioning": model.conditioning,
-        "scheduler": settings["scheduler"],
-        "scheduler_class": model.scheduler_class,
-        "scheduler_substituted_for": settings["scheduler_substituted_for"],
-        "scheduler_config": model.scheduler_config,
-        "timesteps": np.asarray(scheduler.timesteps).tolist(),
-        "sigmas": None if scheduler.sigmas is None else np.asarray(scheduler.sigmas).tolist(),
-        "init_noise_sigma": float(scheduler.init_noise_sigma),
-        "steps": settings["steps"],
-        "guidance_scale": settings["guidance_scale"],
-        "height": settings["height"],
-        "width": settings["width"],
-        "latent_channels": model.geometry.latent_channels,
-        "latent_height": h,
-        "latent_width": w,
-        "vae_scale_factor": model.geometry.vae_scale_factor,
-        "denoiser_batch": settings["denoiser_batch"],
-        "num_classes": model.num_classes,
-        "tokenizer": None,
-    }
-    if model.tokenizer_json is not None:
-        section["tokenizer"] = {
-            "file": TOKENIZER_FILE,
-            "max_length": model.geometry.text_max_length,
-            "pad_id": model.pad_token_id,
-        }
-    return section
-
-
 def build(
     model: Model,
     target: Target,
@@ -217,7 +155,7 @@ def build(
             "precision": settings["precision"],
             "parity_passed": all(c["parity"]["passed"] for c in components),
             "components": components,
-            "pipeline": _pipeline_section(model, settings),
+            "pipeline": pipeline_spec(model, settings),
             "provenance": {
                 "source": model.source,
                 "source_hash": model.source_hash,

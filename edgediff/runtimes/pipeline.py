@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -34,26 +35,24 @@ class Generation:
         return (self.image[0].transpose(1, 2, 0) * 255.0).round().clip(0, 255).astype(np.uint8)
 
 
-class BundlePipeline:
-    def __init__(self, bundle: Bundle | str | Path, *, threads: int | None = None, verify: bool = True) -> None:
-        self.bundle = bundle if isinstance(bundle, Bundle) else open_bundle(bundle, verify=verify)
-        self.pipeline = self.bundle.pipeline
-        opts = SessionOptions(precision=self.bundle.precision, threads=threads)
-        started = time.perf_counter()
-        self.sessions: dict[str, Session] = {
-            name: open_session(self.bundle.runtime, self.bundle.entry(name), opts) for name in self.bundle.components
-        }
-        self.load_ms = (time.perf_counter() - started) * 1e3
-        self.tokenizer = None
-        if self.pipeline["tokenizer"]:
-            tok = self.pipeline["tokenizer"]
-            self.tokenizer = PromptTokenizer(self.bundle.path / tok["file"], tok["max_length"], tok["pad_id"])
+class SessionPipeline:
+    """The generation loop over any set of component sessions (a bundle's, or PyTorch modules').
+
+    ``pipeline`` is a manifest's ``pipeline`` section; ``sessions`` maps component names to sessions.
+    """
+
+    def __init__(
+        self, pipeline: dict[str, Any], sessions: dict[str, Session], tokenizer: PromptTokenizer | None
+    ) -> None:
+        self.pipeline = pipeline
+        self.sessions = sessions
+        self.tokenizer = tokenizer
         self._prompt_cache: dict[str, np.ndarray] = {}
 
     def missing_components(self) -> list[str]:
-        """Components an end-to-end run needs that this bundle lacks (a partial export)."""
+        """Components an end-to-end run needs that are absent (a partial export)."""
         needed = {"denoiser", "vae_decoder"} | ({"text_encoder"} if self.pipeline["conditioning"] == "text" else set())
-        return sorted(needed - set(self.bundle.components))
+        return sorted(needed - set(self.sessions))
 
     # -- stages ------------------------------------------------------------------------------------
     def encode_prompt(self, prompt: str) -> np.ndarray:
@@ -114,9 +113,7 @@ class BundlePipeline:
         p = self.pipeline
         missing = self.missing_components()
         if missing:
-            raise EdgeDiffError(
-                f"bundle {self.bundle.path} lacks {', '.join(missing)}; export all components to run it end to end"
-            )
+            raise EdgeDiffError(f"this pipeline lacks {', '.join(missing)}; export all components to run it end to end")
         guidance = p["guidance_scale"] if guidance_scale is None else guidance_scale
         use_cfg = guidance > 1.0
         timings: dict[str, float] = {}
@@ -154,3 +151,22 @@ class BundlePipeline:
         image = self.sessions["vae_decoder"].run({"latents": latents})["image"]
         timings["decode_ms"] = (time.perf_counter() - started) * 1e3
         return Generation(image=image, timings_ms=timings)
+
+
+class BundlePipeline(SessionPipeline):
+    """A bundle opened on its runtime: sessions for every component, the bundle's tokenizer."""
+
+    def __init__(self, bundle: Bundle | str | Path, *, threads: int | None = None, verify: bool = True) -> None:
+        self.bundle = bundle if isinstance(bundle, Bundle) else open_bundle(bundle, verify=verify)
+        pipeline = self.bundle.pipeline
+        opts = SessionOptions(precision=self.bundle.precision, threads=threads)
+        started = time.perf_counter()
+        sessions: dict[str, Session] = {
+            name: open_session(self.bundle.runtime, self.bundle.entry(name), opts) for name in self.bundle.components
+        }
+        self.load_ms = (time.perf_counter() - started) * 1e3
+        tokenizer = None
+        if pipeline["tokenizer"]:
+            tok = pipeline["tokenizer"]
+            tokenizer = PromptTokenizer.from_file(self.bundle.path / tok["file"], tok["max_length"], tok["pad_id"])
+        super().__init__(pipeline, sessions, tokenizer)

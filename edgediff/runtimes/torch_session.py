@@ -1,0 +1,25 @@
+"""PyTorch as a runtime: an export wrapper behind the same ``Session`` interface as the engines.
+
+This is the reference every bundle is measured against (the evaluator's "diffusers model in PyTorch")
+and the hook calibration capture uses to record what each component receives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import torch
+
+
+class TorchSession:
+    def __init__(self, module: torch.nn.Module, input_names: tuple[str, ...], output_names: tuple[str, ...]) -> None:
+        self.module = module.eval()
+        self.input_names = input_names
+        self.output_names = output_names
+
+    @torch.no_grad()
+    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        args = [torch.from_numpy(np.ascontiguousarray(feeds[name])) for name in self.input_names]
+        out = self.module(*args)
+        return {self.output_names[0]: out.float().numpy()}
