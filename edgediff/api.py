@@ -71,3 +71,30 @@ def generate_png(
         if os.path.exists(tmp):
             os.unlink(tmp)
     return result.timings_ms
+
+
+def evaluate_ref(
+    ref: str | None,
+    *,
+    prompts: int | None = None,
+    prompt_set: str = "v1",
+    teacher: str | None = None,
+    seed: int = 0,
+    steps: int | None = None,
+    guidance_scale: float | None = None,
+    trust_pickle: bool = False,
+) -> dict[str, Any]:
+    """``edgediff eval``: adherence/FD (and PSNR/SSIM vs ``teacher``) of a model or bundle on the prompt set."""
+    from edgediff.eval import evaluate, load_prompt_set, seeds_for
+    from edgediff.eval_runner import generator_for, pipeline_for
+
+    texts = load_prompt_set(prompt_set, prompts)
+    generate = generator_for(pipeline_for(ref, trust_pickle=trust_pickle), steps=steps, guidance_scale=guidance_scale)
+    teacher_images = None
+    if teacher is not None:
+        teacher_generate = generator_for(pipeline_for(teacher, trust_pickle=trust_pickle), steps=steps,
+                                         guidance_scale=guidance_scale)
+        teacher_images = teacher_generate(texts, seeds_for(len(texts), seed))
+    result = evaluate(generate, texts, seed, teacher_images)
+    result |= {"model": ref, "teacher": teacher, "prompt_set": prompt_set}
+    return result

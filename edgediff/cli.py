@@ -155,5 +155,34 @@ def validate(bundle: Path) -> None:
     click.echo(f"{bundle}: hashes ok, parity ok")
 
 
+@main.command(name="eval")
+@click.argument("model", required=False)
+@click.option("--prompts", "n_prompts", type=int, help="Use the first N prompts of the set (default: all).")
+@click.option("--prompt-set", default="v1", show_default=True, help="Versioned prompt set.")
+@click.option("--teacher", help="Reference model or bundle: adds PSNR/SSIM of MODEL's images against its images.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Image i uses seed + i.")
+@click.option("--steps", type=int, help="Override the sampling steps.")
+@click.option("--guidance-scale", type=float, help="Override the guidance scale.")
+@click.option("--trust-pickle", is_flag=True, help="Allow loading pickled weights.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def eval_command(model: str | None, n_prompts: int | None, prompt_set: str, teacher: str | None, seed: int,
+                 steps: int | None, guidance_scale: float | None, trust_pickle: bool, as_json: bool) -> None:
+    """Measure generation quality of MODEL (model reference or bundle; default: the shipped zoo model)."""
+    from edgediff.api import evaluate_ref
+
+    result = evaluate_ref(model, prompts=n_prompts, prompt_set=prompt_set, teacher=teacher, seed=seed, steps=steps,
+                          guidance_scale=guidance_scale, trust_pickle=trust_pickle)
+    if as_json:
+        click.echo(json.dumps(result, indent=1))
+        return
+    click.echo(f"adherence {result['adherence']:.3f} (single {result['adherence_single']:.3f}, "
+               f"two {result['adherence_two']:.3f}) on {result['prompts']} prompts")
+    click.echo(f"FD {result['fd']:.2f} (real-vs-real floor {result['fd_floor']:.2f})")
+    if teacher:
+        click.echo(f"vs teacher: PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.4f}")
+    for name, value in result["adherence_by_attribute"].items():
+        click.echo(f"  {name:<12} {value:.3f}")
+
+
 if __name__ == "__main__":
     main()
