@@ -13,15 +13,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from edgediff.models.types import Model
 
-DEFAULT_MODEL = "zoo:shapes-unet"
 FALLBACK_MODEL = "config:tiny-sd"
 
 
 def default_model_ref() -> str:
-    """The model used when a command names none: the shipped zoo model (tiny random SD until it ships)."""
-    from edgediff.zoo_registry import zoo_available
+    """The model used when a command names none: the shipped zoo model (a tiny random SD if it is absent)."""
+    from edgediff.zoo.paths import DEFAULT_MODEL, zoo_names
 
-    return DEFAULT_MODEL if zoo_available(DEFAULT_MODEL.removeprefix("zoo:")) else FALLBACK_MODEL
+    return DEFAULT_MODEL if DEFAULT_MODEL.removeprefix("zoo:") in zoo_names() else FALLBACK_MODEL
 
 
 def load_model(ref: str | None = None, *, trust_pickle: bool = False) -> Model:
@@ -32,10 +31,10 @@ def load_model(ref: str | None = None, *, trust_pickle: bool = False) -> Model:
     if ref.startswith("config:"):
         return load_config_model(ref.removeprefix("config:"))
     if ref.startswith("zoo:"):
-        from edgediff.zoo_registry import zoo_folder
+        from edgediff.zoo.paths import zoo_path
 
-        return load_diffusers_folder(zoo_folder(ref.removeprefix("zoo:")), source=ref)
+        return load_diffusers_folder(zoo_path(ref), source=ref)
     return load_diffusers_folder(Path(ref).expanduser(), trust_pickle=trust_pickle)
 
 
-__all__ = ["DEFAULT_MODEL", "default_model_ref", "load_model"]
+__all__ = ["default_model_ref", "load_model"]
