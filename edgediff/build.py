@@ -21,7 +21,7 @@ from edgediff import __version__
 from edgediff.bundle.atomic import atomic_directory, check_output_free
 from edgediff.bundle.manifest import SCHEMA_VERSION, Bundle, file_records, open_bundle, sha256_file, write_manifest
 from edgediff.errors import ExportError, ParityError, TargetError
-from edgediff.export import ExportRequest, get_exporter
+from edgediff.export import ExportRequest, Quantization, get_exporter
 from edgediff.export.parity import compare, tolerance_for
 from edgediff.models.pipeline_spec import TOKENIZER_FILE, pipeline_spec, sampling_settings
 from edgediff.models.types import Model
@@ -44,25 +44,92 @@ def resolve_settings(model: Model, target: Target, recipe: Recipe) -> dict[str, 
                           "run 'edgediff targets' to see which can")
     precision = recipe.precision or target.default_precision
     target.check_precision(precision)
-    return sampling_settings(model, recipe) | {"precision": precision}
+    settings = sampling_settings(model, recipe) | {"precision": precision}
+    quantized = tuple(recipe.options.get("quantize_components", DEFAULT_QUANTIZED_COMPONENTS))
+    settings["quantized_components"] = quantized
+    if precision not in FLOAT_PRECISIONS:
+        from edgediff.quantize import supported_schemes
+
+        if precision not in supported_schemes(target.format):
+            raise TargetError(f"the {target.format} quantizer does not implement {precision!r}; "
+                              f"choose one of {', '.join(sorted(supported_schemes(target.format)))}")
+    return settings
+
+
+def _calibration_for_build(model: Model, recipe: Recipe, settings: dict[str, Any], progress: Progress) -> Any:
+    """Capture calibration data once, when a static (activation-calibrated) scheme is requested."""
+    precision = settings["precision"]
+    if precision in FLOAT_PRECISIONS:
+        return None
+    from edgediff.quantize import get_scheme
+    from edgediff.quantize.calibration import CalibrationSet, capture_calibration
+
+    scheme = get_scheme(precision)
+    samples = int(recipe.options.get("calibration_samples", getattr(scheme, "calibration_samples", 0)))
+    if not samples:
+        return None
+    if recipe.options.get("calibration_file"):
+        return CalibrationSet.load(Path(recipe.options["calibration_file"]))
+    progress(f"calibration: running the fp32 pipeline to capture {samples} samples across all timesteps")
+    sampling = Recipe(height=settings["height"], width=settings["width"], steps=settings["steps"],
+                      guidance_scale=settings["guidance_scale"], scheduler=settings["scheduler"])
+    # one extra sample per component is held out for the quantized parity check
+    return capture_calibration(model, sampling, samples=samples + 1, components=settings["quantized_components"])
 
 
 def _batch_for(component: str, settings: dict[str, Any]) -> int:
     return settings["denoiser_batch"] if component == "denoiser" else 1
 
 
+FLOAT_PRECISIONS = ("fp32", "fp16")
+# Quantized precisions apply to the denoiser (where the steps' time goes) unless the recipe names
+# more: an int8 VAE decoder is the usual source of washed-out images, and the text encoder runs once.
+DEFAULT_QUANTIZED_COMPONENTS = ("denoiser",)
+
+
+def component_precision(component: str, settings: dict[str, Any]) -> str:
+    precision = settings["precision"]
+    if precision in FLOAT_PRECISIONS or component in settings["quantized_components"]:
+        return precision
+    return "fp32"
+
+
+def _quantization_for(name: str, precision: str, calibration: Any) -> tuple[Quantization | None, dict[str, Any] | None]:
+    """The exporter's quantization request and the feed held out for the parity check (if any)."""
+    if precision in FLOAT_PRECISIONS:
+        return None, None
+    from edgediff.quantize import get_scheme
+
+    scheme = get_scheme(precision)
+    feeds = calibration.feeds.get(name, []) if calibration is not None else []
+    held_out = feeds[-1] if len(feeds) > 1 else None
+    used = feeds[:-1] if held_out is not None else feeds
+    return Quantization(scheme=scheme, calibration=used), held_out
+
+
 def _export_component(
-    name: str, model: Model, target: Target, settings: dict[str, Any], bundle_dir: Path, allow_mismatch: bool, progress: Progress
+    name: str,
+    model: Model,
+    target: Target,
+    settings: dict[str, Any],
+    bundle_dir: Path,
+    allow_mismatch: bool,
+    progress: Progress,
+    calibration: Any = None,
 ) -> dict[str, Any]:
     import torch
 
     started = time.perf_counter()
+    precision = component_precision(name, settings)
     progress(f"{name}: building the PyTorch module")
     module = model.build_component(name)
     batch = _batch_for(name, settings)
     h, w = settings["height"], settings["width"]
     specs = module.input_specs(h, w, batch)
     example = module.example_inputs(h, w, batch)
+    quantization, held_out = _quantization_for(name, precision, calibration)
+    if held_out is not None:  # check a quantized graph on a real input it was not calibrated on
+        example = tuple(torch.from_numpy(held_out[s.name]) for s in specs)
     (output_name,) = module.output_names  # every wrapper has exactly one output
     with torch.no_grad():
         reference = module(*example).numpy()
@@ -74,10 +141,11 @@ def _export_component(
         example_inputs=example,
         input_names=tuple(s.name for s in specs),
         output_names=module.output_names,
-        precision=settings["precision"],
+        precision=precision,
         out_dir=out_dir,
+        quantization=quantization,
     )
-    progress(f"{name}: exporting to {target.format} ({settings['precision']})")
+    progress(f"{name}: exporting to {target.format} ({precision})")
     entry = get_exporter(target.format).export(request)
     del module, request
     gc.collect()
@@ -85,7 +153,7 @@ def _export_component(
     progress(f"{name}: checking parity on {target.runtime}")
     feeds = {s.name: t.numpy() for s, t in zip(specs, example, strict=True)}
     try:
-        session = open_session(target.runtime, entry, SessionOptions(precision=settings["precision"]))
+        session = open_session(target.runtime, entry, SessionOptions(precision=precision))
         actual = session.run(feeds)[output_name]
     except Exception as exc:  # engines raise their own error types; all mean the exported graph does not run
         message = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
@@ -95,7 +163,7 @@ def _export_component(
         ) from exc
     del session
     report = compare(reference, actual)
-    tolerance = tolerance_for(name, settings["precision"])
+    tolerance = tolerance_for(name, precision)
     passed = tolerance.passes(report)
     if not passed and not allow_mismatch:
         raise ParityError(name, output_name, report, tolerance.describe())
@@ -115,7 +183,12 @@ def _export_component(
         "files": file_records(bundle_dir, out_dir),
         "inputs": [{"name": s.name, "shape": list(s.shape), "dtype": s.dtype} for s in specs],
         "outputs": [{"name": output_name, "shape": list(reference.shape), "dtype": "float32"}],
-        "precision": settings["precision"],
+        "precision": precision,
+        "quantization": None if quantization is None else {
+            "scheme": quantization.scheme.to_dict(),
+            "calibration_samples": len(quantization.calibration),
+            "ignored": list(quantization.ignored),
+        },
         "parity": {
             "max_abs_err": report.max_abs_err,
             "rel_l2_err": report.rel_l2_err,
@@ -141,9 +214,10 @@ def build(
     settings = resolve_settings(model, target, recipe)
     check_output_free(out, force)
     started = time.perf_counter()
+    calibration = _calibration_for_build(model, recipe, settings, progress)
     with atomic_directory(out, force=force) as tmp:
         components = [
-            _export_component(name, model, target, settings, tmp, recipe.allow_mismatch, progress)
+            _export_component(name, model, target, settings, tmp, recipe.allow_mismatch, progress, calibration)
             for name in settings["components"]
         ]
         if model.tokenizer_json is not None:
@@ -156,6 +230,7 @@ def build(
             "parity_passed": all(c["parity"]["passed"] for c in components),
             "components": components,
             "pipeline": pipeline_spec(model, settings),
+            "calibration": None if calibration is None else calibration.meta,
             "provenance": {
                 "source": model.source,
                 "source_hash": model.source_hash,

@@ -7,6 +7,6 @@ and ``edgediff.export.parity``, not in the exporters.
 
 from __future__ import annotations
 
-from edgediff.export.base import EXPORTERS, Exporter, ExportRequest, get_exporter
+from edgediff.export.base import EXPORTERS, Exporter, ExportRequest, Quantization, get_exporter
 
-__all__ = ["EXPORTERS", "ExportRequest", "Exporter", "get_exporter"]
+__all__ = ["EXPORTERS", "ExportRequest", "Exporter", "Quantization", "get_exporter"]

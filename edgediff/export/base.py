@@ -11,6 +11,15 @@ from edgediff.registry import Registry
 
 
 @dataclass(frozen=True)
+class Quantization:
+    """Quantize while exporting: the scheme, the calibration feeds and the layers kept in float."""
+
+    scheme: Any  # an edgediff.quantize.schemes.Scheme
+    calibration: list[dict[str, Any]]  # feeds keyed by input name (numpy), as the runtime receives them
+    ignored: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ExportRequest:
     """One component to export: the wrapper module, its traced inputs and where the files go."""
 
@@ -21,6 +30,7 @@ class ExportRequest:
     output_names: tuple[str, ...]
     precision: str
     out_dir: Path  # an empty directory for this component's files
+    quantization: Quantization | None = None  # None: float export at ``precision``
 
 
 class Exporter(Protocol):

@@ -43,6 +43,13 @@ class ExecuTorchExporter:
         module = request.module
         if request.precision == "fp16":
             module = HalfPrecision(copy.deepcopy(module))
+        elif request.quantization is not None:
+            from edgediff.quantize.pt2e_xnnpack import quantize_for_xnnpack
+
+            q = request.quantization
+            module = quantize_for_xnnpack(
+                module, request.example_inputs, q.scheme, q.calibration, q.ignored, input_names=request.input_names
+            )
         try:
             with torch.no_grad():
                 exported = torch.export.export(module, request.example_inputs)

@@ -7,6 +7,7 @@ on, and every ONNX Runtime of the last two years runs it.
 from __future__ import annotations
 
 import logging
+import shutil
 from pathlib import Path
 
 from edgediff.errors import ExportError
@@ -61,9 +62,25 @@ class OnnxExporter:
         large = parameter_bytes(request.module) > EXTERNAL_DATA_THRESHOLD
         if request.precision == "fp16":
             _save_fp16(program.model_proto, path, large)
+        elif request.quantization is not None:
+            _save_quantized(program, path, large, request)
         else:
             program.save(str(path), external_data=large)
         return path
+
+
+def _save_quantized(program, path: Path, external: bool, request: ExportRequest) -> None:  # type: ignore[no-untyped-def]
+    """Save the float graph beside the target, quantize it into ``path``, drop the float copy."""
+    from edgediff.quantize.ort_qdq import quantize_onnx
+
+    float_dir = request.out_dir / "float"
+    float_dir.mkdir()
+    float_path = float_dir / MODEL_FILE
+    program.save(str(float_path), external_data=external)
+    q = request.quantization
+    assert q is not None
+    quantize_onnx(float_path, path, q.scheme, q.calibration, q.ignored)
+    shutil.rmtree(float_dir)
 
 
 def _save_fp16(model_proto, path: Path, external: bool) -> None:  # type: ignore[no-untyped-def]

@@ -35,6 +35,11 @@ class OpenVinoExporter:
             port.get_tensor().set_names({name})
         for port, name in zip(model.outputs, request.output_names, strict=True):
             port.get_tensor().set_names({name})
+        if request.quantization is not None:
+            from edgediff.quantize.nncf_openvino import quantize_openvino
+
+            q = request.quantization
+            model = quantize_openvino(model, q.scheme, q.calibration, q.ignored)
         path = request.out_dir / MODEL_FILE
         ov.save_model(model, str(path), compress_to_fp16=request.precision == "fp16")
         return path

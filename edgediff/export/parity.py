@@ -39,11 +39,21 @@ _TOLERANCES: dict[str, Tolerance] = {
 }
 _VAE_FP32 = Tolerance(atol=3e-4, rel_l2=1e-4, min_cosine=0.99999)
 
+# Quantized components are checked for sanity (a broken graph or a wrong scale gives cosine near 0 or
+# NaN), not for closeness: their quality gate is the evaluator (adherence, PSNR vs the fp32 teacher).
+# Measured on the random-weight tiny UNet: int8 cosine 0.957 (ORT QDQ) to 0.995 (OpenVINO); trained
+# models land higher. The bounds leave a margin under the worst seen.
+_QUANTIZED: dict[str, Tolerance] = {
+    "int8": Tolerance(atol=0.0, rel_l2=0.45, min_cosine=0.9),
+    "int8w": Tolerance(atol=0.0, rel_l2=0.1, min_cosine=0.995),
+    "int4w": Tolerance(atol=0.0, rel_l2=0.35, min_cosine=0.94),
+}
+
 
 def tolerance_for(component: str, precision: str) -> Tolerance:
     if precision == "fp32" and component == "vae_decoder":
         return _VAE_FP32
-    return _TOLERANCES[precision]
+    return _TOLERANCES.get(precision) or _QUANTIZED[precision]
 
 
 def compare(reference: np.ndarray, actual: np.ndarray) -> ParityReport:
