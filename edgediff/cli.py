@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -33,6 +34,9 @@ class _Group(click.Group):
 def _quiet() -> None:
     """Tracing prints dozens of framework warnings per export that a user cannot act on."""
     warnings.filterwarnings("ignore")
+    # read by diffusers/transformers at import time; keeps their advice out of --json output
+    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     for name in ("torch", "torch.utils._pytree", "torchao", "onnxscript", "transformers", "diffusers", "executorch", "nncf"):
         logging.getLogger(name).setLevel(logging.ERROR)
 
