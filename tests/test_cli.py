@@ -45,7 +45,7 @@ def test_validate_passes_on_a_fresh_bundle(ort_bundle: Path) -> None:
     [
         (["export", "/no/such/folder", "--target", "x86-cpu"], "does not exist; pass a diffusers pipeline folder"),
         (["export", "config:tiny-sd", "--target", "pixel-9"], "unknown target 'pixel-9'"),
-        (["export", "config:tiny-sd", "--target", "x86-cpu", "--precision", "int4w"], "choose one of fp32, fp16"),
+        (["export", "config:tiny-sd", "--target", "x86-cpu", "--precision", "bf16"], "choose one of fp32, fp16"),
         (["export", "config:tiny-sd", "--target", "jetson-orin"], "cannot be built on this host"),
         (["export", "config:nope", "--target", "x86-cpu"], "unknown architecture config:nope"),
         (["run", "/no/such/bundle"], "is not an edgediff bundle"),
