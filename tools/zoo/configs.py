@@ -90,3 +90,11 @@ DEFAULTS: dict[str, Any] = {
     "family": "shapes",
     "prompt_set": "v1",
 }
+
+# Per-model sampling defaults (edgediff.json), from the guidance sweep at the end of training
+# (tools/zoo/logs/run4_diffusion_dit_log.json): the DiT adheres best at CFG 3, the UNet is flat
+# between 3 and 7.5, so it keeps SD's customary 5.
+MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
+    "shapes-unet": {**DEFAULTS},
+    "shapes-dit": {**DEFAULTS, "default_guidance_scale": 3.0},
+}

@@ -4,7 +4,7 @@
 
 DIR holds vae/text_encoder/unet/transformer.safetensors from ``tools.zoo.train``. Each folder is
 a standard diffusers layout, all weights fp16 safetensors, plus ``edgediff.json`` with the sampling
-defaults the evaluator measured. The VAE and text encoder are shared by both models and stored
+defaults (``configs.MODEL_DEFAULTS``). The VAE and text encoder are shared by both models and stored
 in each folder, so each folder stands alone.
 """
 
@@ -20,7 +20,7 @@ import torch
 from edgediff.zoo.paths import MODELS_DIR
 from edgediff.zoo.tokenizer import write_tokenizer_folder
 from tools.zoo.common import load_into
-from tools.zoo.configs import DEFAULTS, DIT, SCHEDULER, UNET, VAE, text_encoder_config
+from tools.zoo.configs import DIT, MODEL_DEFAULTS, SCHEDULER, UNET, VAE, text_encoder_config
 
 MODELS = {"shapes-unet": "unet", "shapes-dit": "transformer"}
 SIZE_LIMIT_MB = 25.0
@@ -88,12 +88,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoints", type=Path, required=True)
     parser.add_argument("--models-dir", type=Path, default=MODELS_DIR)
-    parser.add_argument("--steps", type=int, default=int(DEFAULTS["default_steps"]))
-    parser.add_argument("--guidance-scale", type=float, default=float(DEFAULTS["default_guidance_scale"]))
     args = parser.parse_args()
-    defaults = {**DEFAULTS, "default_steps": args.steps, "default_guidance_scale": args.guidance_scale}
     for name in MODELS:
-        pack(args.checkpoints, name, args.models_dir, defaults)
+        pack(args.checkpoints, name, args.models_dir, MODEL_DEFAULTS[name])
 
 
 if __name__ == "__main__":

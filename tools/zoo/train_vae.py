@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from edgediff.eval.metrics import psnr
-from tools.zoo.common import Log, batch_images, device, ema_update, save_half, seed_everything
+from tools.zoo.common import Log, batch_images, device, ema_update, load_into, save_half, seed_everything
 from tools.zoo.configs import VAE
 from tools.zoo.data import load
 
@@ -31,6 +31,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kl", type=float, default=1e-5)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-minutes", type=float, default=1e9)
+    p.add_argument("--init", type=Path, default=None, help="vae.safetensors to continue from")
+    p.add_argument(
+        "--decoder-only",
+        action="store_true",
+        help="freeze the encoder (latents, scaling factor and denoisers trained on them stay valid)",
+    )
 
 
 def decode_uint8(vae, latents: torch.Tensor) -> np.ndarray:
@@ -72,21 +78,31 @@ def run(args: argparse.Namespace) -> None:
     images, _, _ = load(args.data)
     heldout, _, _ = load(args.heldout)
     data = torch.from_numpy(np.array(images)).to(dev)
-    vae = AutoencoderKL(**VAE).to(dev)
+    vae = AutoencoderKL(**VAE)
+    init_meta = load_into(vae, args.init) if args.init is not None else {}
+    if args.decoder_only and args.init is None:
+        raise SystemExit("--decoder-only needs --init")
+    vae = vae.to(dev)
     ema = AutoencoderKL(**VAE).to(dev)
     ema.load_state_dict(vae.state_dict())
     ema.requires_grad_(False)
-    opt = torch.optim.AdamW(vae.parameters(), lr=args.lr, weight_decay=0.0)
+    if args.decoder_only:
+        vae.encoder.requires_grad_(False)
+        vae.quant_conv.requires_grad_(False)
+    params = [p for p in vae.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
     lr_at = lambda s: min(1.0, (s + 1) / 200) * 0.5 * (1 + np.cos(np.pi * min(s / args.steps, 1.0)))  # noqa: E731
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_at)
-    log = Log(args.out / "vae_log.json", "vae", {k: str(v) for k, v in vars(args).items()})
+    name = "vae_decoder" if args.decoder_only else "vae"
+    log = Log(args.out / f"{name}_log.json", name, {k: str(v) for k, v in vars(args).items()})
     log.record("parameters", sum(p.numel() for p in vae.parameters()))
     step = 0
     for step in range(args.steps):
         idx = torch.randint(len(data), (args.batch,), device=dev, generator=gen)
         x = batch_images(data, idx)
         with torch.autocast("cuda", dtype=torch.bfloat16, enabled=dev.type == "cuda"):
-            post = vae.encode(x).latent_dist
+            with torch.set_grad_enabled(not args.decoder_only):
+                post = vae.encode(x).latent_dist
             z = post.mean + post.std * torch.randn(post.mean.shape, device=dev, generator=gen)
             rec = vae.decode(z).sample
         mse = F.mse_loss(rec.float(), x)
@@ -94,10 +110,10 @@ def run(args: argparse.Namespace) -> None:
         loss = mse + args.kl * kl
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(vae.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
         sched.step()
-        ema_update(ema, vae, 0.999 if step > 500 else 0.0)
+        ema_update(ema, vae, 0.999 if step > 500 or args.init is not None else 0.0)
         if step % 50 == 0:
             log.scalar("mse", step, mse.item())
             log.scalar("kl", step, kl.item())
@@ -110,6 +126,8 @@ def run(args: argparse.Namespace) -> None:
     log.record("train_s", round(log.elapsed(), 1))
     print(f"vae: {step + 1} steps in {log.elapsed():.0f}s", flush=True)
     result = measure(ema, heldout[:2000], data)
+    if args.decoder_only:  # the encoder is unchanged: keep the factor the denoisers were trained with
+        result["scaling_factor"] = float(init_meta["scaling_factor"])
     log.record("heldout", result)
     print(f"vae held-out {result}", flush=True)
     save_half(ema, args.out / "vae.safetensors", {"scaling_factor": repr(result["scaling_factor"])})
