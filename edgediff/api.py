@@ -19,9 +19,13 @@ def export_bundle(
     force: bool = False,
     trust_pickle: bool = False,
     progress: Any = None,
+    options: dict[str, Any] | None = None,
     **overrides: Any,
 ) -> Bundle:
-    """Load ``model``, build a bundle for ``target`` at ``output``. Cheap checks run before loading."""
+    """Load ``model``, build a bundle for ``target`` at ``output``. Cheap checks run before loading.
+
+    ``options`` (quality target, calibration, layers kept in float) are merged over the recipe file's.
+    """
     from edgediff.build import build, resolve_settings
     from edgediff.bundle.atomic import check_output_free
     from edgediff.models import load_model
@@ -30,6 +34,9 @@ def export_bundle(
     target_obj = get_target(target)
     recipe = load_recipe(recipe_file) if recipe_file else Recipe()
     recipe = recipe.merged(components=components, **overrides)
+    set_options = {k: v for k, v in (options or {}).items() if v is not None and v != ()}
+    if set_options:
+        recipe = recipe.merged(options={**recipe.options, **set_options})
     recipe.validate()
     if recipe.precision:
         target_obj.check_precision(recipe.precision)

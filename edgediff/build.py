@@ -9,8 +9,10 @@ from __future__ import annotations
 import gc
 import json
 import platform
+import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,12 +49,23 @@ def resolve_settings(model: Model, target: Target, recipe: Recipe) -> dict[str, 
     settings = sampling_settings(model, recipe) | {"precision": precision}
     quantized = tuple(recipe.options.get("quantize_components", DEFAULT_QUANTIZED_COMPONENTS))
     settings["quantized_components"] = quantized
+    settings["keep_float"] = tuple(recipe.options.get("keep_float", ()))
+    settings["quality_target"] = None
+    settings["quality_report"] = bool(recipe.options.get("quality_report", True))
     if precision not in FLOAT_PRECISIONS:
         from edgediff.quantize import supported_schemes
+        from edgediff.quantize.quality import QualityTarget, check_target_measurable
 
         if precision not in supported_schemes(target.format):
             raise TargetError(f"the {target.format} quantizer does not implement {precision!r}; "
                               f"choose one of {', '.join(sorted(supported_schemes(target.format)))}")
+        quality = QualityTarget.from_options(recipe.options)
+        if quality.requested:
+            check_target_measurable(quality, pipeline_spec(model, settings))
+        settings["quality_target"] = quality
+    elif any(k in recipe.options for k in ("max_quality_drop", "min_psnr", "keep_float")):
+        raise TargetError(f"quality targets and --keep-float apply to quantized precisions, not {precision}; "
+                          "add --precision int8 (or int8w, int4w)")
     return settings
 
 
@@ -66,6 +79,10 @@ def _calibration_for_build(model: Model, recipe: Recipe, settings: dict[str, Any
 
     scheme = get_scheme(precision)
     samples = int(recipe.options.get("calibration_samples", getattr(scheme, "calibration_samples", 0)))
+    if settings["quality_target"].requested:  # the sensitivity ranking runs on real feeds
+        from edgediff.build_quality import SENSITIVITY_FEEDS
+
+        samples = max(samples, SENSITIVITY_FEEDS)
     if not samples:
         return None
     if recipe.options.get("calibration_file"):
@@ -94,7 +111,9 @@ def component_precision(component: str, settings: dict[str, Any]) -> str:
     return "fp32"
 
 
-def _quantization_for(name: str, precision: str, calibration: Any) -> tuple[Quantization | None, dict[str, Any] | None]:
+def _quantization_for(
+    name: str, precision: str, calibration: Any, ignored: tuple[str, ...] = ()
+) -> tuple[Quantization | None, dict[str, Any] | None]:
     """The exporter's quantization request and the feed held out for the parity check (if any)."""
     if precision in FLOAT_PRECISIONS:
         return None, None
@@ -104,7 +123,140 @@ def _quantization_for(name: str, precision: str, calibration: Any) -> tuple[Quan
     feeds = calibration.feeds.get(name, []) if calibration is not None else []
     held_out = feeds[-1] if len(feeds) > 1 else None
     used = feeds[:-1] if held_out is not None else feeds
-    return Quantization(scheme=scheme, calibration=used), held_out
+    return Quantization(scheme=scheme, calibration=used, ignored=ignored), held_out
+
+
+@dataclass
+class _Prepared:
+    """One component ready to export: its module, traced inputs and fp32 reference output."""
+
+    name: str
+    precision: str
+    module: Any
+    specs: Any
+    example: tuple[Any, ...]
+    quantization: Quantization | None
+    reference: np.ndarray
+
+    def request(self, out_dir: Path, *, ignored: tuple[str, ...] | None = None, float_copy: bool = False) -> ExportRequest:
+        quantization = self.quantization
+        if quantization is not None and ignored is not None:
+            quantization = replace(quantization, ignored=ignored)
+        return ExportRequest(
+            component=self.name,
+            module=self.module,
+            example_inputs=self.example,
+            input_names=tuple(s.name for s in self.specs),
+            output_names=self.module.output_names,
+            precision="fp32" if float_copy else self.precision,
+            out_dir=out_dir,
+            quantization=None if float_copy else quantization,
+        )
+
+    @property
+    def feeds(self) -> dict[str, np.ndarray]:
+        return {s.name: t.numpy() for s, t in zip(self.specs, self.example, strict=True)}
+
+
+def _prepare(name: str, model: Model, settings: dict[str, Any], calibration: Any) -> _Prepared:
+    import torch
+
+    precision = component_precision(name, settings)
+    module = model.build_component(name)
+    batch = _batch_for(name, settings)
+    h, w = settings["height"], settings["width"]
+    specs = module.input_specs(h, w, batch)
+    example = module.example_inputs(h, w, batch)
+    ignored = settings["keep_float"] if name in settings["quantized_components"] else ()
+    quantization, held_out = _quantization_for(name, precision, calibration, ignored)
+    if held_out is not None:  # check a quantized graph on a real input it was not calibrated on
+        example = tuple(torch.from_numpy(held_out[s.name]) for s in specs)
+    with torch.no_grad():
+        reference = module(*example).numpy()
+    return _Prepared(name, precision, module, specs, example, quantization, reference)
+
+
+def _export_and_open(prepared: _Prepared, target: Target, request: ExportRequest) -> tuple[Path, Any]:
+    """Export ``request`` and open it on the target's runtime; a graph that does not run is an ExportError."""
+    entry = get_exporter(target.format).export(request)
+    try:
+        session = open_session(target.runtime, entry, SessionOptions(precision=request.precision))
+    except Exception as exc:  # engines raise their own error types; all mean the exported graph does not run
+        raise _runtime_failure(target, prepared.name, exc) from exc
+    return entry, session
+
+
+def _runtime_failure(target: Target, name: str, exc: Exception) -> ExportError:
+    message = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+    return ExportError(
+        f"{target.runtime} cannot run the exported {name}: {message}; this is an exporter gap for this "
+        "architecture -- try another target, and report it with --debug output"
+    )
+
+
+def _search_fallback(
+    prepared: _Prepared, model: Model, target: Target, settings: dict[str, Any], calibration: Any,
+    extras: dict[str, Any], progress: Progress,
+) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """Layers to keep in float so the quantized ``prepared`` meets the recipe's quality target."""
+    import torch
+
+    from edgediff.build_quality import choose_fallback_layers, spread
+
+    quality = settings["quality_target"]
+    probe = _probe(model, settings, extras, _float_reference(extras, prepared, target, progress), progress)
+    feeds = calibration.feeds.get(prepared.name, []) if calibration is not None else []
+    inputs = [tuple(torch.from_numpy(f[s.name]) for s in prepared.specs) for f in spread(feeds[:-1] or feeds, 4)]
+    always = settings["keep_float"]
+
+    def export_trial(ignored: tuple[str, ...], out_dir: Path) -> Any:
+        request = prepared.request(out_dir, ignored=(*always, *(n for n in ignored if n not in always)))
+        return _export_and_open(prepared, target, request)[1]
+
+    assert prepared.quantization is not None
+    choice = choose_fallback_layers(prepared.module, inputs or [prepared.example], prepared.quantization.scheme,
+                                    probe, quality, export_trial, progress, prepared.name)
+    ignored = (*always, *(n for n in choice.ignored if n not in always))
+    return ignored, choice.to_json(quality)
+
+
+class _FloatReference:
+    """The fp32 export of a quantized component, made once per build: the teacher's denoiser for the
+    quality probe (the fp32 bundle's images, at runtime speed) and the size/latency reference."""
+
+    def __init__(self, prepared: _Prepared, target: Target, progress: Progress) -> None:
+        progress(f"{prepared.name}: exporting an fp32 reference to measure the quantized one against")
+        self._dir = tempfile.TemporaryDirectory(prefix="edgediff-fp32-")
+        root = Path(self._dir.name)
+        _, self.session = _export_and_open(prepared, target, prepared.request(root, float_copy=True))
+        self.bytes = sum(r["bytes"] for r in file_records(root, root))
+
+    def close(self) -> None:
+        self.session = None
+        self._dir.cleanup()
+
+
+def _float_reference(extras: dict[str, Any], prepared: _Prepared, target: Target, progress: Progress) -> _FloatReference:
+    if "float" not in extras:
+        extras["float"] = _FloatReference(prepared, target, progress)
+    return extras["float"]
+
+
+def _probe(model: Model, settings: dict[str, Any], extras: dict[str, Any], reference: _FloatReference,
+           progress: Progress) -> Any:
+    """The quality probe (made once per build): teacher = the model's fp32 text encoder/VAE and fp32 denoiser."""
+    if "probe" in extras:
+        return extras["probe"]
+    from edgediff.models.torch_pipeline import torch_pipeline
+    from edgediff.quantize.quality import QualityProbe
+
+    quality = settings["quality_target"]
+    progress(f"quality: generating {quality.prompts} fp32 teacher image(s) to measure the quantized bundle against")
+    recipe = Recipe(height=settings["height"], width=settings["width"], steps=settings["steps"],
+                    guidance_scale=settings["guidance_scale"], scheduler=settings["scheduler"])
+    teacher = torch_pipeline(model, recipe, sessions={"denoiser": reference.session})
+    extras["probe"] = QualityProbe(teacher, quality.prompts, quality.seed)
+    return extras["probe"]
 
 
 def _export_component(
@@ -115,55 +267,33 @@ def _export_component(
     bundle_dir: Path,
     allow_mismatch: bool,
     progress: Progress,
-    calibration: Any = None,
+    calibration: Any,
+    extras: dict[str, Any],
 ) -> dict[str, Any]:
-    import torch
-
     started = time.perf_counter()
-    precision = component_precision(name, settings)
     progress(f"{name}: building the PyTorch module")
-    module = model.build_component(name)
-    batch = _batch_for(name, settings)
-    h, w = settings["height"], settings["width"]
-    specs = module.input_specs(h, w, batch)
-    example = module.example_inputs(h, w, batch)
-    quantization, held_out = _quantization_for(name, precision, calibration)
-    if held_out is not None:  # check a quantized graph on a real input it was not calibrated on
-        example = tuple(torch.from_numpy(held_out[s.name]) for s in specs)
-    (output_name,) = module.output_names  # every wrapper has exactly one output
-    with torch.no_grad():
-        reference = module(*example).numpy()
+    prepared = _prepare(name, model, settings, calibration)
+    search = None
+    ignored = prepared.quantization.ignored if prepared.quantization is not None else ()
+    if prepared.quantization is not None and name == "denoiser" and settings["quality_target"].requested:
+        ignored, search = _search_fallback(prepared, model, target, settings, calibration, extras, progress)
     out_dir = bundle_dir / name
     out_dir.mkdir()
-    request = ExportRequest(
-        component=name,
-        module=module,
-        example_inputs=example,
-        input_names=tuple(s.name for s in specs),
-        output_names=module.output_names,
-        precision=precision,
-        out_dir=out_dir,
-        quantization=quantization,
-    )
-    progress(f"{name}: exporting to {target.format} ({precision})")
-    entry = get_exporter(target.format).export(request)
-    del module, request
-    gc.collect()
-
+    request = prepared.request(out_dir, ignored=ignored)
+    progress(f"{name}: exporting to {target.format} ({prepared.precision})")
     progress(f"{name}: checking parity on {target.runtime}")
-    feeds = {s.name: t.numpy() for s, t in zip(specs, example, strict=True)}
+    entry, session = _export_and_open(prepared, target, request)
+    feeds = prepared.feeds
+    (output_name,) = prepared.module.output_names  # every wrapper has exactly one output
     try:
-        session = open_session(target.runtime, entry, SessionOptions(precision=precision))
         actual = session.run(feeds)[output_name]
     except Exception as exc:  # engines raise their own error types; all mean the exported graph does not run
-        message = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
-        raise ExportError(
-            f"{target.runtime} cannot run the exported {name}: {message}; this is an exporter gap for this "
-            "architecture -- try another target, and report it with --debug output"
-        ) from exc
-    del session
+        raise _runtime_failure(target, name, exc) from exc
+    del session, request
+    gc.collect()
+    reference = prepared.reference
     report = compare(reference, actual)
-    tolerance = tolerance_for(name, precision)
+    tolerance = tolerance_for(name, prepared.precision)
     passed = tolerance.passes(report)
     if not passed and not allow_mismatch:
         raise ParityError(name, output_name, report, tolerance.describe())
@@ -175,19 +305,23 @@ def _export_component(
         f"{name}: parity max_abs={report.max_abs_err:.2e} rel_l2={report.rel_l2_err:.2e} "
         f"{'ok' if passed else 'MISMATCH (kept: --allow-mismatch)'} ({time.perf_counter() - started:.1f}s)"
     )
+    quantization = prepared.quantization
+    if quantization is not None and name == "denoiser":
+        extras["denoiser"] = prepared
     return {
         "name": name,
         "format": target.format,
         "runtime": target.runtime,
         "entry": entry.relative_to(bundle_dir).as_posix(),
         "files": file_records(bundle_dir, out_dir),
-        "inputs": [{"name": s.name, "shape": list(s.shape), "dtype": s.dtype} for s in specs],
+        "inputs": [{"name": s.name, "shape": list(s.shape), "dtype": s.dtype} for s in prepared.specs],
         "outputs": [{"name": output_name, "shape": list(reference.shape), "dtype": "float32"}],
-        "precision": precision,
+        "precision": prepared.precision,
         "quantization": None if quantization is None else {
             "scheme": quantization.scheme.to_dict(),
             "calibration_samples": len(quantization.calibration),
-            "ignored": list(quantization.ignored),
+            "kept_in_float": list(ignored),
+            "fallback_search": search,
         },
         "parity": {
             "max_abs_err": report.max_abs_err,
@@ -200,6 +334,38 @@ def _export_component(
             "samples_sha256": sha256_file(samples),
         },
     }
+
+
+def _quality_section(
+    bundle_dir: Path, components: list[dict[str, Any]], model: Model, target: Target, settings: dict[str, Any],
+    extras: dict[str, Any], progress: Progress,
+) -> dict[str, Any] | None:
+    """The manifest's ``quality`` report for a quantized denoiser (None when there is none to report)."""
+    from edgediff.build_quality import quality_report, size_bytes
+    from edgediff.runtimes.pipeline import BundlePipeline
+
+    prepared = extras.get("denoiser")
+    if prepared is None or not settings["quality_report"]:
+        return None
+    reference = _float_reference(extras, prepared, target, progress)
+    probe = _probe(model, settings, extras, reference, progress)
+    record = next(c for c in components if c["name"] == "denoiser")
+    session = open_session(target.runtime, bundle_dir / record["entry"], SessionOptions(precision=prepared.precision))
+    bundle_pipe = BundlePipeline(bundle_dir, verify=False)  # quantized text encoder/VAE count too, if any
+    whole = not bundle_pipe.missing_components()
+    progress("quality: measuring the quantized bundle's images and per-step latency against fp32")
+    report = quality_report(
+        probe, bundle_pipe if whole else session, whole_pipeline=whole, quantized_session=session,
+        float_session=reference.session, feeds=prepared.feeds, quantized_bytes=size_bytes(record["files"]),
+        float_bytes=reference.bytes,
+    )
+    images = report["images"]
+    progress(f"quality: PSNR {images['psnr']:.1f} dB vs fp32"
+             + (f", adherence {images['adherence']:.3f} (fp32 {images['teacher_adherence']:.3f})"
+                if "adherence" in images else "")
+             + f", {report['size']['compression']:.1f}x smaller, "
+             + f"{report['speed'].get('speedup', float('nan')):.2f}x fp32 speed")
+    return report
 
 
 def build(
@@ -215,9 +381,23 @@ def build(
     check_output_free(out, force)
     started = time.perf_counter()
     calibration = _calibration_for_build(model, recipe, settings, progress)
+    extras: dict[str, Any] = {}  # the quantized denoiser, its fp32 reference and the quality probe
+    try:
+        bundle = _build_into(model, target, recipe, settings, out, force, calibration, extras, started, progress)
+    finally:
+        if "float" in extras:
+            extras["float"].close()
+    progress(f"bundle written to {out}")
+    return bundle
+
+
+def _build_into(
+    model: Model, target: Target, recipe: Recipe, settings: dict[str, Any], out: Path, force: bool,
+    calibration: Any, extras: dict[str, Any], started: float, progress: Progress,
+) -> Bundle:
     with atomic_directory(out, force=force) as tmp:
         components = [
-            _export_component(name, model, target, settings, tmp, recipe.allow_mismatch, progress, calibration)
+            _export_component(name, model, target, settings, tmp, recipe.allow_mismatch, progress, calibration, extras)
             for name in settings["components"]
         ]
         if model.tokenizer_json is not None:
@@ -242,5 +422,9 @@ def build(
             },
         }
         write_manifest(tmp, json.loads(json.dumps(manifest)))
-    progress(f"bundle written to {out}")
+        quality = _quality_section(tmp, components, model, target, settings, extras, progress)
+        if quality is not None:
+            manifest["quality"] = quality
+            manifest["provenance"]["build_seconds"] = round(time.perf_counter() - started, 1)
+            write_manifest(tmp, json.loads(json.dumps(manifest)))
     return open_bundle(out)

@@ -93,17 +93,36 @@ def _split(value: str | None) -> tuple[str, ...] | None:
 @click.option("--allow-mismatch", is_flag=True, default=None, help="Keep a bundle whose parity check fails (flagged).")
 @click.option("--force", is_flag=True, help="Replace an existing output directory.")
 @click.option("--trust-pickle", is_flag=True, help="Allow loading pickled (.bin/.ckpt) weights.")
+@click.option("--calibration-samples", type=int, help="Denoiser inputs (across all timesteps) static int8 calibrates on.")
+@click.option("--max-quality-drop", type=float,
+              help="Quantized: most zoo adherence lost vs fp32, as a fraction (0.01 = 1 point); keeps sensitive layers "
+                   "in float until met, else fails naming them.")
+@click.option("--min-psnr", type=float, help="Quantized: least PSNR (dB) of images vs the fp32 teacher; as above.")
+@click.option("--quality-prompts", type=int, help="Prompts the quality target and report are measured on [32].")
+@click.option("--keep-float", multiple=True, help="Quantized: torch module (e.g. model.conv_in) to keep in float; repeatable.")
+@click.option("--no-quality-report", is_flag=True, help="Skip the quantized bundle's quality/size/speed report.")
 def export(model: str | None, target_name: str, output: Path, recipe_file: Path | None, components: str | None,
-           force: bool, trust_pickle: bool, **overrides: Any) -> None:
+           force: bool, trust_pickle: bool, calibration_samples: int | None, max_quality_drop: float | None,
+           min_psnr: float | None, quality_prompts: int | None, keep_float: tuple[str, ...], no_quality_report: bool,
+           **overrides: Any) -> None:
     """Export MODEL (diffusers folder, zoo:NAME or config:NAME; default: the shipped zoo model) for a target."""
     from edgediff.api import export_bundle
 
+    options = {"calibration_samples": calibration_samples, "max_quality_drop": max_quality_drop, "min_psnr": min_psnr,
+               "quality_prompts": quality_prompts, "keep_float": keep_float,
+               "quality_report": False if no_quality_report else None}
     bundle = export_bundle(model, target_name, output, recipe_file=recipe_file, components=_split(components),
-                           force=force, trust_pickle=trust_pickle, progress=_progress, **overrides)
+                           force=force, trust_pickle=trust_pickle, progress=_progress, options=options, **overrides)
     for name, c in bundle.components.items():
         p = c["parity"]
         click.echo(f"{name:<13} {c['entry']:<28} max_abs_err={p['max_abs_err']:.2e} rel_l2={p['rel_l2_err']:.2e} "
                    f"{'ok' if p['passed'] else 'MISMATCH'}")
+    quality = bundle.manifest.get("quality")
+    if quality:
+        images, size, speed = quality["images"], quality["size"], quality["speed"]
+        adherence = f", adherence drop {images['adherence_drop'] * 100:+.1f} pts" if "adherence_drop" in images else ""
+        click.echo(f"quality vs fp32: PSNR {images['psnr']:.1f} dB{adherence}; {size['compression']:.1f}x smaller; "
+                   f"{speed.get('speedup', float('nan')):.2f}x fp32 speed per step")
     click.echo(f"wrote {output}")
 
 

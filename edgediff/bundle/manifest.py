@@ -5,10 +5,15 @@ Schema (version 1) -- the keys a device app may rely on:
 - ``schema_version``, ``target`` (name, format, runtime, device), ``precision``
 - ``components``: list of {``name``, ``format``, ``runtime``, ``entry``, ``files`` [{path, sha256, bytes}],
   ``inputs``/``outputs`` [{name, shape, dtype}], ``precision``, ``parity`` {max_abs_err, rel_l2_err, cosine,
-  finite, passed, tolerance, samples}}
+  finite, passed, tolerance, samples}, ``quantization`` (null for float) {scheme, calibration_samples,
+  ``kept_in_float`` [torch module names], ``fallback_search`` (null unless a quality target was set) {target,
+  met, kept_in_float, candidates, trials [{kept_in_float, margin, psnr, ...}], most_sensitive}}}
 - ``pipeline``: conditioning, family, ``scheduler`` (registry name), scheduler_class, scheduler_config,
   precomputed ``timesteps``/``sigmas``, ``steps``, ``guidance_scale``, ``height``, ``width``,
   ``latent_channels``, ``vae_scale_factor``, ``denoiser_batch``, ``tokenizer`` {file, max_length, pad_id}
+- ``quality`` (quantized bundles only): ``images`` {prompts, seed, psnr, ssim, and for zoo models adherence,
+  teacher_adherence, adherence_drop, fd, teacher_fd} against the fp32 teacher; ``size`` {denoiser_bytes,
+  fp32_denoiser_bytes, compression}; ``speed`` {denoiser_step_ms, fp32_denoiser_step_ms, speedup}
 - ``provenance``: source, source_hash, edgediff_version, recipe, created
 """
 

@@ -16,6 +16,7 @@ class Quantization:
 
     scheme: Any  # an edgediff.quantize.schemes.Scheme
     calibration: list[dict[str, Any]]  # feeds keyed by input name (numpy), as the runtime receives them
+    # torch module FQNs of the wrapper kept in float; each exporter maps them to its own layer names
     ignored: tuple[str, ...] = ()
 
 

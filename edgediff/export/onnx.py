@@ -71,7 +71,8 @@ class OnnxExporter:
 
 def _save_quantized(program, path: Path, external: bool, request: ExportRequest) -> None:  # type: ignore[no-untyped-def]
     """Save the float graph beside the target, quantize it into ``path``, drop the float copy."""
-    from edgediff.quantize.ort_qdq import quantize_onnx
+    from edgediff.quantize.layer_names import backend_names
+    from edgediff.quantize.ort_qdq import onnx_layers, quantize_onnx
 
     float_dir = request.out_dir / "float"
     float_dir.mkdir()
@@ -79,7 +80,8 @@ def _save_quantized(program, path: Path, external: bool, request: ExportRequest)
     program.save(str(float_path), external_data=external)
     q = request.quantization
     assert q is not None
-    quantize_onnx(float_path, path, q.scheme, q.calibration, q.ignored)
+    ignored = backend_names(q.ignored, onnx_layers(float_path), "ONNX") if q.ignored else []
+    quantize_onnx(float_path, path, q.scheme, q.calibration, ignored)
     shutil.rmtree(float_dir)
 
 

@@ -36,10 +36,12 @@ class OpenVinoExporter:
         for port, name in zip(model.outputs, request.output_names, strict=True):
             port.get_tensor().set_names({name})
         if request.quantization is not None:
-            from edgediff.quantize.nncf_openvino import quantize_openvino
+            from edgediff.quantize.layer_names import backend_names
+            from edgediff.quantize.nncf_openvino import openvino_layers, quantize_openvino
 
             q = request.quantization
-            model = quantize_openvino(model, q.scheme, q.calibration, q.ignored)
+            ignored = backend_names(q.ignored, openvino_layers(model), "OpenVINO") if q.ignored else []
+            model = quantize_openvino(model, q.scheme, q.calibration, ignored)
         path = request.out_dir / MODEL_FILE
         ov.save_model(model, str(path), compress_to_fp16=request.precision == "fp16")
         return path

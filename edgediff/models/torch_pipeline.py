@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from edgediff.models.pipeline_spec import pipeline_spec, sampling_settings
 from edgediff.models.types import Model
 from edgediff.recipe import Recipe
@@ -10,12 +12,17 @@ from edgediff.runtimes.tokenizer import PromptTokenizer
 from edgediff.runtimes.torch_session import TorchSession
 
 
-def torch_pipeline(model: Model, recipe: Recipe | None = None) -> SessionPipeline:
-    """Sessions over each component's export wrapper (fp32), sampling as a bundle built with ``recipe`` would."""
+def torch_pipeline(model: Model, recipe: Recipe | None = None, sessions: dict[str, Any] | None = None) -> SessionPipeline:
+    """Sessions over each component's export wrapper (fp32), sampling as a bundle built with ``recipe`` would.
+
+    ``sessions`` supplies some components ready-made (an exported denoiser, say); those are not built.
+    """
     settings = sampling_settings(model, recipe or Recipe())
     spec = pipeline_spec(model, settings)
-    sessions = {}
+    sessions = dict(sessions or {})
     for name in model.component_names:
+        if name in sessions:
+            continue
         module = model.build_component(name)
         specs = module.input_specs(settings["height"], settings["width"], 1)
         sessions[name] = TorchSession(module, tuple(s.name for s in specs), module.output_names)

@@ -22,6 +22,8 @@ from edgediff.errors import EdgeDiffError
 if TYPE_CHECKING:
     import torch
 
+    from edgediff.quantize.schemes import Scheme
+
 
 @dataclass(frozen=True)
 class FallbackResult:
@@ -107,4 +109,93 @@ def sensitivity_from_weights(module: torch.nn.Module, bits: int, group_size: int
         fake = (weight / scale).round().clamp(-qmax - 1, qmax) * scale
         per_channel = (fake - weight).pow(2).reshape(weight.shape[0], -1).mean(dim=1)  # (out,)
         scores[fqn] = float(per_channel.max())
+    return scores
+
+
+_WEIGHTED = ("Linear", "Conv1d", "Conv2d", "Conv3d")
+
+
+def _fake_quant_weight(weight: torch.Tensor, bits: int, group_size: int | None) -> torch.Tensor:
+    """Symmetric per-output-channel (or per-group, for 2-D weights) quantize-dequantize."""
+    import torch
+
+    qmax = 2 ** (bits - 1) - 1
+    w = weight.detach().float().reshape(weight.shape[0], -1)  # (out, in * kernel)
+    grouped = group_size is not None and weight.dim() == 2 and w.shape[1] % group_size == 0 and w.shape[1] > group_size
+    shaped = w.reshape(w.shape[0], -1, group_size) if grouped else w  # (out, groups, gs) or (out, in)
+    scale = shaped.abs().amax(dim=-1, keepdim=True).clamp_min(torch.finfo(torch.float32).tiny) / qmax
+    fake = (shaped / scale).round().clamp(-qmax - 1, qmax) * scale
+    return fake.reshape(weight.shape).to(weight.dtype)
+
+
+def _fake_quant_activation(x: torch.Tensor, low: float, high: float) -> torch.Tensor:
+    """Per-tensor asymmetric uint8 quantize-dequantize over a calibrated [low, high] range (0 included)."""
+    low, high = min(low, 0.0), max(high, 0.0)
+    scale = max(high - low, 1e-12) / 255.0
+    zero = round(-low / scale)
+    return ((x / scale).round() + zero).clamp(0, 255).sub(zero).mul(scale)
+
+
+def _weight_bits(layer: torch.nn.Module, scheme: Scheme) -> tuple[int, int | None]:
+    from edgediff.quantize.schemes import Int4Weight
+
+    if isinstance(scheme, Int4Weight) and type(layer).__name__ == "Linear":
+        return 4, scheme.group_size
+    return 8, None  # int8 schemes, and int4w's convolutions, which backends keep at 8 bits
+
+
+def sensitivity_from_outputs(
+    module: torch.nn.Module, inputs: Sequence[tuple[torch.Tensor, ...]], scheme: Scheme
+) -> dict[str, float]:
+    """Per Conv/Linear FQN: the module's output error when only that layer is quantized.
+
+    The error is the relative L2 distance of the whole module's output from float, averaged over
+    ``inputs`` (calibration feeds spread over the timesteps), with the layer fake-quantized the way
+    ``scheme`` quantizes it: its weights always, and for static int8 its input activation too, per
+    tensor over the range the feeds showed (``hybrid`` keeps Linear activations float, as backends do).
+    This is the measure LD-Pruner / Q-Diffusion-style analyses use, at one forward per layer and
+    input; on CPU it is cheap for small denoisers and minutes for an SD-scale UNet.
+    """
+    import torch
+
+    from edgediff.quantize.schemes import Int8Static
+
+    layers = {n: m for n, m in module.named_modules() if type(m).__name__ in _WEIGHTED and n}
+    static = isinstance(scheme, Int8Static)
+    ranges: dict[str, list[float]] = {}
+
+    def record(name: str) -> Callable[..., None]:
+        def hook(_: torch.nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+            lo, hi = float(args[0].min()), float(args[0].max())
+            seen = ranges.setdefault(name, [lo, hi])
+            seen[0], seen[1] = min(seen[0], lo), max(seen[1], hi)
+
+        return hook
+
+    with torch.no_grad():
+        handles = [layer.register_forward_pre_hook(record(n)) for n, layer in layers.items()] if static else []
+        references = [module(*x) for x in inputs]
+        for handle in handles:
+            handle.remove()
+        scores: dict[str, float] = {}
+        for name, layer in layers.items():
+            bits, group = _weight_bits(layer, scheme)
+            original = layer.weight.data
+            layer.weight.data = _fake_quant_weight(original, bits, group)
+            handle = None
+            if static and not (scheme.hybrid and type(layer).__name__ == "Linear") and name in ranges:
+                low, high = ranges[name]
+                handle = layer.register_forward_pre_hook(
+                    lambda _m, args, low=low, high=high: (_fake_quant_activation(args[0], low, high), *args[1:])
+                )
+            try:
+                errors = [
+                    float((module(*x) - ref).norm() / ref.norm().clamp_min(1e-12))
+                    for x, ref in zip(inputs, references, strict=True)
+                ]
+            finally:
+                layer.weight.data = original
+                if handle is not None:
+                    handle.remove()
+            scores[name] = sum(errors) / len(errors)
     return scores

@@ -19,7 +19,7 @@ from edgediff.targets import get_target
 def test_quantized_bundle_keeps_other_components_float_and_records_the_scheme(
     tiny_model, tmp_path: Path, target: str, precision: str
 ) -> None:  # noqa: ANN001
-    recipe = Recipe(precision=precision, options={"calibration_samples": 8})
+    recipe = Recipe(precision=precision, options={"calibration_samples": 8, "quality_prompts": 2})
     bundle = build(tiny_model, get_target(target), recipe, tmp_path / "q")
     components = bundle.components
     assert components["denoiser"]["precision"] == precision
@@ -31,6 +31,11 @@ def test_quantized_bundle_keeps_other_components_float_and_records_the_scheme(
         assert bundle.manifest["calibration"]["timesteps_covered"] == [999.0, 749.0, 499.0, 249.0]
     image = BundlePipeline(open_bundle(tmp_path / "q"))("w1 w2", seed=0).to_uint8()
     assert image.shape == (32, 32, 3) and np.isfinite(image).all()
+    # every quantized bundle reports its images against fp32, its size and its speed
+    quality = bundle.manifest["quality"]
+    assert quality["images"]["prompts"] == 2 and 5.0 < quality["images"]["psnr"] <= 100.0
+    assert quality["size"]["fp32_denoiser_bytes"] > quality["size"]["denoiser_bytes"] > 0
+    assert quality["speed"]["denoiser_step_ms"] > 0 and quality["speed"]["fp32_denoiser_step_ms"] > 0
 
 
 def test_a_scheme_the_format_lacks_is_refused_before_work(tiny_model, tmp_path: Path) -> None:  # noqa: ANN001

@@ -96,3 +96,23 @@ def test_tiny_unet_gets_a_score_for_every_conv_and_linear(tiny_unet) -> None:
     layers = [n for n, m in tiny_unet.named_modules() if isinstance(m, nn.Conv2d | nn.Linear)]
     assert sorted(scores) == sorted(layers) and len(layers) == 83
     assert all(score > 0 for score in scores.values())
+
+
+def test_output_sensitivity_ranks_the_layer_whose_quantization_hurts_the_output_most() -> None:
+    import torch
+
+    from edgediff.quantize.schemes import Int4Weight, Int8Static
+    from edgediff.quantize.sensitivity import sensitivity_from_outputs
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.GELU(), torch.nn.Linear(64, 64))
+    with torch.no_grad():
+        model[0].weight[5], model[0].bias[5] = 0.0, -10.0  # feature 5 is ~0 after GELU, so the outlier
+        model[2].weight[3, 5] = 40.0  # below adds nothing, but its row's scale rounds that row's weights away
+    inputs = [(torch.randn(8, 64),) for _ in range(2)]
+    for scheme in (Int8Static(), Int4Weight(group_size=16)):
+        scores = sensitivity_from_outputs(model, inputs, scheme)
+        assert set(scores) == {"0", "2"}
+        assert scores["2"] > 1.2 * scores["0"] > 0
+    # the module is left exactly as it was
+    assert model[2].weight[3, 5].item() == 40.0 and not model[0]._forward_pre_hooks
