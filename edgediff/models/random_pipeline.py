@@ -1,9 +1,11 @@
-"""Random-weight ``config:`` architectures (and zoo folders) as stock diffusers pipeline folders.
+"""Random-weight ``config:`` architectures as stock diffusers pipeline folders, and peer-ready copies.
 
 Benchmarks compare edgediff bundles with the exporters a user would reach for instead (Optimum's
 ONNX Runtime and OpenVINO pipelines). Those tools read a diffusers folder, nothing else, so
 ``write_random_pipeline("config:sd-turbo", out)`` writes one holding exactly the weights edgediff
-exports for that reference: both sides then time the same network.
+exports for that reference: both sides then time the same network. Folders that already exist
+(the zoo models) go through ``prepare_peer_folder`` instead, which only makes their weights
+loadable by the peers' older transformers.
 
 Stock loaders want a CLIP tokenizer next to a CLIP text encoder (``CLIPTokenizer`` reads
 ``vocab.json`` + ``merges.txt``; OpenVINO's tokenizer conversion keys on the class). Random weights
@@ -116,13 +118,28 @@ def write_clip_tokenizer(folder: Path, vocab_size: int, max_length: int) -> None
     (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
 
 
-def _word_tokenizer(tokenizer_json: str, max_length: int) -> Any:
-    """Non-CLIP encoders (T5) keep edgediff's placeholder word-level tokenizer, as a PreTrainedTokenizerFast."""
-    from tokenizers import Tokenizer
-    from transformers import PreTrainedTokenizerFast
+def write_word_tokenizer(folder: Path, tokenizer_json: str, max_length: int) -> None:
+    """Non-CLIP encoders (T5) keep edgediff's placeholder word-level tokenizer, as a PreTrainedTokenizerFast.
 
-    return PreTrainedTokenizerFast(tokenizer_object=Tokenizer.from_str(tokenizer_json), model_max_length=max_length,
-                                   pad_token=EOS, eos_token=EOS, bos_token=BOS, unk_token="<unk>")
+    Written by hand rather than by ``save_pretrained``: transformers 5 records its own class name
+    (``TokenizersBackend``), which the peers' transformers 4 cannot load.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "tokenizer.json").write_text(tokenizer_json)
+    specials = {"bos_token": BOS, "eos_token": EOS, "unk_token": "<unk>", "pad_token": EOS}
+    (folder / "special_tokens_map.json").write_text(json.dumps(specials, indent=2))
+    config = {"tokenizer_class": "PreTrainedTokenizerFast", "model_max_length": max_length, **specials}
+    (folder / "tokenizer_config.json").write_text(json.dumps(config, indent=2))
+
+
+def _write_tokenizer(folder: Path, model: Any, text_encoder: Any) -> str:
+    """The tokenizer files for ``text_encoder``; returns the transformers class that loads them."""
+    max_length = model.geometry.text_max_length
+    if type(text_encoder).__name__ == "CLIPTextModel":
+        write_clip_tokenizer(folder, int(text_encoder.config.vocab_size), max_length)
+        return "CLIPTokenizer"
+    write_word_tokenizer(folder, model.tokenizer_json, max_length)
+    return "PreTrainedTokenizerFast"
 
 
 def _component(model: Any, name: str) -> Any:
@@ -140,19 +157,16 @@ def _pipeline(model: Any) -> Any:
     if model.family == "dit":
         return cls(transformer=denoiser, vae=vae, scheduler=scheduler)
     text_encoder = _component(model, "text_encoder")
-    max_length = model.geometry.text_max_length
-    if type(text_encoder).__name__ == "CLIPTextModel":
-        tokenizer = None  # written as files after saving; see write_clip_tokenizer
-    else:
-        tokenizer = _word_tokenizer(model.tokenizer_json, max_length)
+    # No tokenizer object: write_random_pipeline writes its files (see _write_tokenizer), which
+    # saving one through transformers 5 would make unreadable to transformers 4.
     if model.family == "unet":
-        return cls(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=denoiser, scheduler=scheduler,
+        return cls(vae=vae, text_encoder=text_encoder, tokenizer=None, unet=denoiser, scheduler=scheduler,
                    safety_checker=None, feature_extractor=None, requires_safety_checker=False)
-    return cls(tokenizer=tokenizer, text_encoder=text_encoder, vae=vae, transformer=denoiser, scheduler=scheduler)
+    return cls(tokenizer=None, text_encoder=text_encoder, vae=vae, transformer=denoiser, scheduler=scheduler)
 
 
 def write_random_pipeline(model_ref: str, out: Path, *, overwrite: bool = False) -> Path:
-    """Write ``model_ref`` (``config:NAME``, a zoo model or a folder) as a diffusers pipeline folder at ``out``.
+    """Write ``model_ref`` (``config:NAME``; any ``load_model`` reference) as a diffusers folder at ``out``.
 
     The folder appears whole or not at all (written beside ``out``, then renamed), so a benchmark
     interrupted mid-write never finds a half folder it would take for a model. An existing ``out``
@@ -171,11 +185,9 @@ def write_random_pipeline(model_ref: str, out: Path, *, overwrite: bool = False)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         pipe.save_pretrained(str(tmp), safe_serialization=True)
-        if pipe.components.get("tokenizer", 0) is None and "text_encoder" in pipe.components:
-            vocab = int(pipe.text_encoder.config.vocab_size)
-            write_clip_tokenizer(tmp / "tokenizer", vocab, model.geometry.text_max_length)
+        if getattr(pipe, "text_encoder", None) is not None:
             index = json.loads((tmp / "model_index.json").read_text())
-            index["tokenizer"] = ["transformers", "CLIPTokenizer"]
+            index["tokenizer"] = ["transformers", _write_tokenizer(tmp / "tokenizer", model, pipe.text_encoder)]
             (tmp / "model_index.json").write_text(json.dumps(index, indent=2))
         portable_weights(tmp)
         if out.exists():
