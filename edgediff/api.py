@@ -93,10 +93,12 @@ def evaluate_ref(
 ) -> dict[str, Any]:
     """``edgediff eval``: adherence/FD (and PSNR/SSIM vs ``teacher``) of a model or bundle on the prompt set."""
     from edgediff.eval import evaluate, load_prompt_set, seeds_for
-    from edgediff.eval_runner import generator_for, pipeline_for
+    from edgediff.eval_runner import bundle_facts, generator_for, pipeline_for
 
     texts = load_prompt_set(prompt_set, prompts)
-    generate = generator_for(pipeline_for(ref, trust_pickle=trust_pickle), steps=steps, guidance_scale=guidance_scale)
+    pipe = pipeline_for(ref, trust_pickle=trust_pickle)
+    timings: list[dict[str, float]] = []
+    generate = generator_for(pipe, steps=steps, guidance_scale=guidance_scale, timings=timings)
     teacher_images = None
     if teacher is not None:
         teacher_generate = generator_for(pipeline_for(teacher, trust_pickle=trust_pickle), steps=steps,
@@ -104,4 +106,7 @@ def evaluate_ref(
         teacher_images = teacher_generate(texts, seeds_for(len(texts), seed))
     result = evaluate(generate, texts, seed, teacher_images)
     result |= {"model": ref, "teacher": teacher, "prompt_set": prompt_set}
+    facts = bundle_facts(pipe, timings, steps)
+    if facts is not None:
+        result["bundle"] = facts
     return result

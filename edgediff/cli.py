@@ -205,6 +205,14 @@ def eval_command(model: str | None, n_prompts: int | None, prompt_set: str, teac
         click.echo(f"vs teacher: PSNR {result['psnr']:.2f} dB, SSIM {result['ssim']:.4f}")
     for name, value in result["adherence_by_attribute"].items():
         click.echo(f"  {name:<12} {value:.3f}")
+    facts = result.get("bundle")
+    if facts:
+        click.echo(f"bundle: {facts['target']} {facts['precision']}, denoiser {facts['denoiser_bytes'] / 2**20:.1f} MiB, "
+                   f"{facts['denoiser_step_ms']:.1f} ms/step, {facts['end_to_end_ms']:.0f} ms/image (median)")
+        report = facts["build_report"]
+        if report:
+            click.echo(f"build report vs fp32: PSNR {report['images']['psnr']:.1f} dB, {report['size']['compression']:.1f}x "
+                       f"smaller, {report['speed'].get('speedup', float('nan')):.2f}x speed per step")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,39 @@
+"""Quantized zoo bundles (slow): int8 keeps adherence within a point of fp32, and ``edgediff eval`` reports it.
+
+The zoo models are the ones whose images mean something, so this is where the quality promise is
+checked end to end: build with an adherence target, then score the bundle with the evaluator CLI
+against the fp32 model on the same prompts and noise.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from edgediff.cli import main
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("target", ["x86-cpu", "intel-cpu", "arm64-cpu"])
+def test_int8_zoo_bundle_keeps_adherence_within_one_point(target: str, tmp_path: Path) -> None:
+    out = tmp_path / "bundle"
+    runner = CliRunner()
+    built = runner.invoke(main, ["export", "zoo:shapes-unet", "--target", target, "--precision", "int8", "-o", str(out),
+                                 "--calibration-samples", "16", "--max-quality-drop", "0.01", "--quality-prompts", "16"])
+    assert built.exit_code == 0, built.output
+    assert "quality vs fp32: PSNR" in built.output
+    manifest = json.loads((out / "manifest.json").read_text())
+    search = manifest["components"][1]["quantization"]["fallback_search"]
+    assert search["met"] and manifest["quality"]["images"]["adherence_drop"] <= 0.01
+
+    scored = runner.invoke(main, ["eval", str(out), "--teacher", "zoo:shapes-unet", "--prompts", "16", "--json"])
+    assert scored.exit_code == 0, scored.output
+    result = json.loads(scored.stdout)
+    assert result["psnr"] >= 25.0
+    facts = result["bundle"]
+    assert facts["precision"] == "int8" and facts["denoiser_step_ms"] > 0
+    assert facts["build_report"]["size"]["compression"] > 2.5

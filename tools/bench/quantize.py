@@ -1,0 +1,216 @@
+"""Quantization, measured: quality and size on the zoo models, per-step speed at real scale.
+
+Two parts, both written to ``--out`` as JSON plus a markdown table:
+
+1. ``zoo``: ``zoo:shapes-unet`` and ``zoo:shapes-dit`` built fp32, int8 and int4w for every CPU target,
+   each bundle scored by the evaluator on ``--prompts`` prompts against the fp32 PyTorch teacher
+   (same prompts and noise): adherence and its drop, FD, PSNR, denoiser size and ms per step.
+2. ``speed``: ``config:sd-turbo`` at 256x256 (random weights, latency only), fp32 and int8 denoisers of
+   each runtime timed side by side in alternating rounds; the ratio is taken per round.
+
+    python -m tools.bench.quantize zoo --out docs/benchmarks --bundles /tmp/qbench
+    python -m tools.bench.quantize speed --out docs/benchmarks --bundles /tmp/qbench
+
+Bundles are built under ``--bundles`` and reused when present; a cell that fails is recorded with
+its error rather than ending the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+TARGETS = ("x86-cpu", "intel-cpu", "arm64-cpu")
+ZOO_MODELS = ("zoo:shapes-unet", "zoo:shapes-dit")
+ZOO_PRECISIONS = ("fp32", "int8", "int4w")
+
+
+def _bundle(model: str, target: str, precision: str, root: Path, **kw: Any) -> Path:
+    from edgediff.api import export_bundle
+
+    out = root / f"{model.replace(':', '_')}-{kw.get('height', 'native')}-{target}-{precision}"
+    if not (out / "manifest.json").is_file():
+        print(f"building {out.name}", flush=True)
+        export_bundle(model, target, out, precision=precision, force=True,
+                      progress=lambda m: print("   ", m, flush=True), **kw)
+    return out
+
+
+def _denoiser_bytes(bundle: Path) -> int:
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    record = next(c for c in manifest["components"] if c["name"] == "denoiser")
+    return int(sum(f["bytes"] for f in record["files"]))
+
+
+def run_zoo(args: argparse.Namespace) -> dict[str, Any]:
+    from edgediff.eval import evaluate, evaluate_images, load_prompt_set, seeds_for
+    from edgediff.eval_runner import bundle_facts, generator_for, pipeline_for
+    from edgediff.runtimes.pipeline import BundlePipeline
+
+    prompts = load_prompt_set("v1", args.prompts)
+    rows: list[dict[str, Any]] = []
+    for model in args.models:
+        print(f"{model}: fp32 PyTorch teacher on {len(prompts)} prompts", flush=True)
+        teacher_images = generator_for(pipeline_for(model))(prompts, seeds_for(len(prompts), 0))
+        teacher = evaluate_images(teacher_images, prompts, 0)
+        for target in args.targets:
+            for precision in args.precisions:
+                row: dict[str, Any] = {"model": model, "target": target, "precision": precision}
+                try:
+                    options = {"calibration_samples": args.calibration_samples, "quality_prompts": 16}
+                    bundle = _bundle(model, target, precision, args.bundles, options=options)
+                    pipe = BundlePipeline(bundle)
+                    timings: list[dict[str, float]] = []
+                    result = evaluate(generator_for(pipe, timings=timings), prompts, 0, teacher_images)
+                    facts = bundle_facts(pipe, timings, None)
+                    assert facts is not None
+                    row |= {
+                        "adherence": result["adherence"],
+                        "adherence_drop_vs_teacher": teacher["adherence"] - result["adherence"],
+                        "fd": result["fd"],
+                        "psnr_vs_teacher": result["psnr"],
+                        "ssim_vs_teacher": result["ssim"],
+                        "denoiser_bytes": facts["denoiser_bytes"],
+                        "denoiser_step_ms": facts["denoiser_step_ms"],
+                        "end_to_end_ms": facts["end_to_end_ms"],
+                    }
+                except Exception as exc:  # a failing cell is a result too
+                    row["error"] = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
+                print(json.dumps(row), flush=True)
+                rows.append(row)
+        for row in rows:  # size against this target's fp32 bundle
+            fp32 = next((r for r in rows if r["model"] == row["model"] and r["target"] == row["target"]
+                         and r["precision"] == "fp32" and "denoiser_bytes" in r), None)
+            if fp32 and "denoiser_bytes" in row:
+                row["compression_vs_fp32"] = fp32["denoiser_bytes"] / row["denoiser_bytes"]
+                row["adherence_drop_vs_fp32_bundle"] = fp32["adherence"] - row["adherence"]
+        rows_teacher = {"model": model, "teacher_adherence": teacher["adherence"], "teacher_fd": teacher["fd"]}
+        print(json.dumps(rows_teacher), flush=True)
+    return {"part": "zoo", "prompts": len(prompts), "rows": rows, "host": _host()}
+
+
+def run_speed(args: argparse.Namespace) -> dict[str, Any]:
+    from edgediff.bundle import open_bundle
+    from edgediff.runtimes.base import SessionOptions, open_session
+
+    engines: dict[str, Any] = {}
+    feeds: dict[str, dict[str, np.ndarray]] = {}
+    builds: dict[str, Any] = {}
+    for target in args.targets:
+        for precision in ("fp32", "int8"):
+            key = f"{target}/{precision}"
+            try:
+                bundle = open_bundle(_bundle(args.model, target, precision, args.bundles, height=args.size,
+                                             width=args.size, components=("denoiser",),
+                                             options={"calibration_samples": args.calibration_samples,
+                                                      "quality_report": False}))
+                component = bundle.components["denoiser"]
+                samples = np.load(bundle.path / component["parity"]["samples"])
+                feeds[key] = {k.removeprefix("input."): samples[k] for k in samples.files if k.startswith("input.")}
+                engines[key] = open_session(bundle.runtime, bundle.entry("denoiser"),
+                                            SessionOptions(precision=precision, threads=args.threads))
+                engines[key].run(feeds[key])  # warm-up
+                builds[key] = {"denoiser_bytes": _denoiser_bytes(bundle.path), "parity": component["parity"]}
+            except Exception as exc:
+                builds[key] = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"}
+                print(key, builds[key], flush=True)
+    times: dict[str, list[float]] = {k: [] for k in engines}
+    ratios: dict[str, list[float]] = {t: [] for t in args.targets}
+    for r in range(args.rounds):
+        for key, session in engines.items():
+            for _ in range(args.per_round):
+                started = time.perf_counter()
+                session.run(feeds[key])
+                times[key].append((time.perf_counter() - started) * 1e3)
+        for target in args.targets:
+            f, q = f"{target}/fp32", f"{target}/int8"
+            if f in times and q in times and times[q]:
+                ratios[target].append(float(np.median(times[f][-args.per_round:]) / np.median(times[q][-args.per_round:])))
+        print(f"round {r + 1}: " + ", ".join(f"{k} {np.median(v[-args.per_round:]):.0f} ms" for k, v in times.items()),
+              flush=True)
+    rows = []
+    for target in args.targets:
+        row: dict[str, Any] = {"target": target}
+        for precision in ("fp32", "int8"):
+            key = f"{target}/{precision}"
+            row[precision] = builds.get(key, {}) | ({"p50_ms": float(np.median(times[key])), "runs": len(times[key])}
+                                                  if times.get(key) else {})
+        if ratios[target]:
+            row["int8_speedup_median_of_rounds"] = float(np.median(ratios[target]))
+        rows.append(row)
+    return {"part": "speed", "model": args.model, "size": args.size, "rounds": args.rounds,
+            "per_round": args.per_round, "threads": args.threads, "rows": rows, "host": _host()}
+
+
+def _host() -> dict[str, Any]:
+    from edgediff.profile.host import host_info
+
+    return host_info() | {"python": platform.python_version()}
+
+
+def _zoo_markdown(result: dict[str, Any]) -> str:
+    lines = [f"Zoo quantization, {result['prompts']} prompts, against the fp32 PyTorch teacher (same prompts and noise).",
+             "", "| model | target | precision | adherence | drop vs fp32 bundle (pts) | PSNR vs teacher dB | FD | "
+             "denoiser MiB | smaller | ms/step |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in result["rows"]:
+        if "error" in r:
+            lines.append(f"| {r['model']} | {r['target']} | {r['precision']} | failed: {r['error']} |||||||")
+            continue
+        drop = r.get("adherence_drop_vs_fp32_bundle")
+        lines.append(
+            f"| {r['model']} | {r['target']} | {r['precision']} | {r['adherence']:.3f} | "
+            f"{'' if drop is None else f'{drop * 100:+.1f}'} | {r['psnr_vs_teacher']:.1f} | {r['fd']:.1f} | "
+            f"{r['denoiser_bytes'] / 2**20:.2f} | {r.get('compression_vs_fp32', 1.0):.2f}x | {r['denoiser_step_ms']:.1f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _speed_markdown(result: dict[str, Any]) -> str:
+    lines = [f"{result['model']} {result['size']}x{result['size']} denoiser step, {result['threads']} threads, "
+             f"{result['rounds']} alternating rounds x {result['per_round']}.", "",
+             "| target | fp32 p50 ms | int8 p50 ms | int8 speedup (median of rounds) | fp32 MiB | int8 MiB |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for r in result["rows"]:
+        f, q = r["fp32"], r["int8"]
+        lines.append(f"| {r['target']} | {f.get('p50_ms', float('nan')):.0f} | {q.get('p50_ms', float('nan')):.0f} | "
+                     f"{r.get('int8_speedup_median_of_rounds', float('nan')):.2f}x | "
+                     f"{f.get('denoiser_bytes', 0) / 2**20:.0f} | {q.get('denoiser_bytes', 0) / 2**20:.0f} |"
+                     + (f" {q['error']}" if "error" in q else ""))
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("part", choices=("zoo", "speed"))
+    parser.add_argument("--out", type=Path, default=Path("docs/benchmarks"))
+    parser.add_argument("--bundles", type=Path, default=Path("/tmp/edgediff-qbench"))
+    parser.add_argument("--targets", nargs="+", default=list(TARGETS))
+    parser.add_argument("--models", nargs="+", default=list(ZOO_MODELS))
+    parser.add_argument("--precisions", nargs="+", default=list(ZOO_PRECISIONS))
+    parser.add_argument("--prompts", type=int, default=100)
+    parser.add_argument("--calibration-samples", type=int, default=32)
+    parser.add_argument("--model", default="config:sd-turbo")
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--per-round", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=None)
+    args = parser.parse_args()
+    args.bundles.mkdir(parents=True, exist_ok=True)
+    args.out.mkdir(parents=True, exist_ok=True)
+    result = run_zoo(args) if args.part == "zoo" else run_speed(args)
+    result["command"] = "python -m tools.bench.quantize " + " ".join(__import__("sys").argv[1:])
+    stem = args.out / ("quantize_zoo" if args.part == "zoo" else f"quantize_speed_{args.model.replace(':', '_')}_{args.size}")
+    stem.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
+    table = _zoo_markdown(result) if args.part == "zoo" else _speed_markdown(result)
+    stem.with_suffix(".md").write_text(f"Command: `{result['command']}`\n\n{table}")
+    print(table)
+
+
+if __name__ == "__main__":
+    main()
