@@ -1,0 +1,488 @@
+"""PyTorch eager, the Optimum peers and edgediff bundles timed side by side in one run, with quality.
+
+    python -m tools.bench compare --model zoo:shapes-unet --steps 1 4 --rounds 5
+    python -m tools.bench compare --model config:sd-turbo --size 256 --quality-prompts 0
+
+Every engine is a worker process speaking the JSON lines of ``peers/optimum_worker.py`` (the
+peers in their own venvs, ``workers/eager_worker.py`` and ``workers/edgediff_worker.py`` in ours).
+All are started first (exports are cached under ``--work``), then the CPU's matmul peak is measured,
+then ``--rounds`` rounds run: in each, every engine in turn (the order rotates by one per round)
+runs ``step`` ``--step-repeats`` times and ``generate`` once per ``--steps`` count. Reported per
+engine: medians, and speedups as the median over rounds of the per-round ratio, so load that
+drifts during the run hits both sides of a ratio alike. Quality (zoo models): each engine generates
+``--quality-prompts`` images at the model's default steps after the timed rounds, scored by the
+evaluator.
+
+Workers get ``OMP_WAIT_POLICY=PASSIVE`` unless ``--omp-wait-policy`` says otherwise: on shared
+cores OpenMP's spin-waiting makes 2-thread torch up to 40x slower (a shapes-unet step measured
+3.3 s instead of 70 ms at load average 4 on 2 cores), which would time the scheduler, not the engine.
+
+Writes ``compare_<model>_<H>x<W>.{json,md,svg}`` under ``--out`` and regenerates
+``docs/benchmarks.md`` from every compare JSON there (``python -m tools.bench docs`` does only that).
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import json
+import os
+import queue
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+PEER_WORKER = REPO / "tools" / "bench" / "peers" / "optimum_worker.py"
+BASELINE = "pytorch-eager-fp32"
+# Peer venv name -> worker backend and the precisions it runs (see optimum_worker.py for what each means).
+PEERS = {"optimum-intel": ("openvino", ("fp32", "int8", "int8-hybrid")),
+         "optimum-onnxruntime": ("onnxruntime", ("fp32", "int8"))}
+TARGETS = ("x86-cpu", "intel-cpu", "arm64-cpu")
+EDGEDIFF_PRECISIONS = ("fp32", "int8")
+TIMING_PROMPT = "a red circle above a blue square"  # zoo grammar; any text serves random-weight models
+
+
+@dataclass
+class EngineSpec:
+    """One engine to start: its name, kind (eager / peer / edgediff) and the worker command line."""
+
+    name: str
+    kind: str
+    command: list[str] = field(default_factory=list)
+    prepare: Any = None  # called before starting (venv, bundle build); returns extra facts or raises
+
+
+class Worker:
+    """A running engine: commands in on stdin, one JSON line back on stdout per command."""
+
+    def __init__(self, spec: EngineSpec, log: Path, env: dict[str, str]) -> None:
+        self.spec = spec
+        log.parent.mkdir(parents=True, exist_ok=True)
+        self._log = log.open("w")
+        self.proc = subprocess.Popen(spec.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
+                                     text=True, bufsize=1, cwd=REPO, env=env)
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def read(self, timeout: float) -> dict[str, Any]:
+        try:
+            line = self._lines.get(timeout=timeout)
+        except queue.Empty:
+            return {"error": f"no answer within {timeout:.0f} s"}
+        if line is None:
+            return {"error": f"worker exited (code {self.proc.wait()}); see {self._log.name}"}
+        return json.loads(line)
+
+    def ask(self, command: dict[str, Any], timeout: float) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        try:
+            self.proc.stdin.write(json.dumps(command) + "\n")
+            self.proc.stdin.flush()
+        except BrokenPipeError:
+            return {"error": "worker exited"}
+        return self.read(timeout)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.ask({"op": "quit"}, 0.0)
+                self.proc.wait(timeout=30)
+            except (subprocess.TimeoutExpired, OSError):
+                self.proc.kill()
+        self._log.close()
+
+
+# --- statistics (pure; tested) -------------------------------------------------------------------------------
+
+
+def median_ratio(base: list[float | None], other: list[float | None]) -> float | None:
+    """Median over rounds of ``base[r] / other[r]`` (a speedup: above 1, ``other`` is faster); None if no round has both."""
+    ratios = [b / o for b, o in zip(base, other, strict=True) if b and o]
+    return statistics.median(ratios) if ratios else None
+
+
+def rotated(names: list[str], round_index: int) -> list[str]:
+    """Round ``r`` starts with engine ``r mod n``: each engine runs first, and after each other, equally often."""
+    if not names:
+        return []
+    k = round_index % len(names)
+    return names[k:] + names[:k]
+
+
+def summarize(rounds: dict[str, list[dict[str, Any]]], kinds: dict[str, str], step_counts: list[int],
+              flops: dict[str, float], peak_gflops: float | None) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
+    """Per-engine medians and ratios from raw rounds.
+
+    ``rounds[name][r]`` is ``{"step_ms": [k samples], "e2e_ms": {"1": ms, "4": ms}}`` or None for a
+    round the engine missed. Returns the per-engine results and the fastest peer per metric
+    (by p50; the ratios to it are still taken per round).
+    """
+    def per_round(name: str, metric: str) -> list[float | None]:
+        out: list[float | None] = []
+        for r in rounds[name]:
+            if r is None:
+                out.append(None)
+            elif metric == "step":
+                out.append(statistics.median(r["step_ms"]) if r["step_ms"] else None)
+            else:
+                out.append(r["e2e_ms"].get(metric))
+        return out
+
+    metrics = ["step", *[str(n) for n in step_counts]]
+    p50: dict[str, dict[str, float | None]] = {}
+    for name in rounds:
+        values: dict[str, float | None] = {}
+        steps = [s for r in rounds[name] if r for s in r["step_ms"]]
+        values["step"] = statistics.median(steps) if steps else None
+        for m in metrics[1:]:
+            got = [v for v in per_round(name, m) if v]
+            values[m] = statistics.median(got) if got else None
+        p50[name] = values
+    fastest: dict[str, str | None] = {}
+    for m in metrics:
+        peers = [(p50[n][m], n) for n in rounds if kinds[n] == "peer" and p50[n][m]]
+        fastest[m] = min(peers)[1] if peers else None
+
+    results: dict[str, dict[str, Any]] = {}
+    for name in rounds:
+        res: dict[str, Any] = {
+            "p50_step_ms": p50[name]["step"],
+            "p50_e2e_ms": {m: p50[name][m] for m in metrics[1:]},
+            "step_samples": sum(len(r["step_ms"]) for r in rounds[name] if r),
+            "speedup_vs_eager": {}, "speedup_vs_fastest_peer": {},
+        }
+        for m in metrics:
+            key = "step" if m == "step" else f"e2e_{m}"
+            if BASELINE in rounds:
+                res["speedup_vs_eager"][key] = median_ratio(per_round(BASELINE, m), per_round(name, m))
+            if fastest[m]:
+                res["speedup_vs_fastest_peer"][key] = median_ratio(per_round(fastest[m], m), per_round(name, m))
+        if name in flops and res["p50_step_ms"]:
+            res["gflop_per_step"] = flops[name] / 1e9
+            res["gflops_per_s"] = flops[name] / 1e9 / (res["p50_step_ms"] / 1e3)
+            res["share_of_measured_peak"] = res["gflops_per_s"] / peak_gflops if peak_gflops else None
+        results[name] = res
+    return results, {m if m == "step" else f"e2e_{m}": n for m, n in fastest.items()}
+
+
+# --- engines -------------------------------------------------------------------------------------------------
+
+
+def _slug(model: str) -> str:
+    return model.replace(":", "_").replace("/", "_")
+
+
+def model_folder(model: str, work: Path) -> Path:
+    """The diffusers folder the peers and the eager baseline load: the zoo's, made loadable, or a random one."""
+    from edgediff.models.random_pipeline import prepare_peer_folder, write_random_pipeline
+
+    if model.startswith("zoo:"):
+        from edgediff.zoo.paths import zoo_path
+
+        return prepare_peer_folder(zoo_path(model), work / "pipelines" / _slug(model))
+    if model.startswith("config:"):
+        return write_random_pipeline(model, work / "pipelines" / _slug(model))  # written once, then reused
+    return Path(model).expanduser()
+
+
+def bundle_dir(model: str, target: str, precision: str, height: int, width: int, work: Path, calibration: int) -> Path:
+    """A bundle for this cell, exported on first use and reused while its manifest matches."""
+    from edgediff.api import export_bundle
+
+    out = work / "bundles" / f"{_slug(model)}-{height}x{width}-{target}-{precision}"
+    if (out / "manifest.json").is_file():
+        manifest = json.loads((out / "manifest.json").read_text())
+        found = (manifest["provenance"]["source"], manifest["pipeline"]["height"], manifest["pipeline"]["width"],
+                 manifest.get("precision", precision))
+        if found[:3] == (model, height, width):
+            return out
+    print(f"  exporting {out.name}", file=sys.stderr, flush=True)
+    export_bundle(model, target, out, precision=precision, height=height, width=width, force=True,
+                  options={"calibration_samples": calibration, "quality_report": False})
+    return out
+
+
+def plan_engines(args: argparse.Namespace, folder_fn: Any, geometry: dict[str, Any]) -> list[EngineSpec]:
+    """Every engine the run can time, filtered by ``--engines`` patterns; commands are built lazily."""
+    threads = str(args.threads)
+    size = ["--height", str(geometry["height"]), "--width", str(geometry["width"])]
+    guidance = ["--guidance-scale", str(geometry["guidance_scale"])]
+    specs: list[EngineSpec] = []
+
+    def eager() -> dict[str, Any]:
+        spec_by_name[BASELINE].command = [sys.executable, "-m", "tools.bench.workers.eager_worker", "--model-dir",
+                                          str(folder_fn()), *size, *guidance, "--threads", threads]
+        return {}
+
+    specs.append(EngineSpec(BASELINE, "eager", prepare=eager))
+    for venv, (backend, precisions) in PEERS.items():
+        for precision in precisions:
+            name = f"optimum-{backend}-{precision}"
+
+            def peer(name: str = name, venv: str = venv, backend: str = backend, precision: str = precision) -> dict:
+                from tools.bench.peers.venvs import ensure_peer_env
+
+                python = ensure_peer_env(venv)
+                spec_by_name[name].command = [
+                    str(python), str(PEER_WORKER), "--backend", backend, "--model-dir", str(folder_fn()),
+                    "--cache-dir", str(args.work / "peer-exports"), "--precision", precision, *size, *guidance,
+                    "--threads", threads]
+                return {}
+
+            specs.append(EngineSpec(name, "peer", prepare=peer))
+    for target in TARGETS:
+        for precision in EDGEDIFF_PRECISIONS:
+            name = f"edgediff-{target}-{precision}"
+
+            def edge(name: str = name, target: str = target, precision: str = precision) -> dict:
+                start = time.perf_counter()
+                out = bundle_dir(args.model, target, precision, geometry["height"], geometry["width"], args.work,
+                                 args.calibration_samples)
+                spec_by_name[name].command = [sys.executable, "-m", "tools.bench.workers.edgediff_worker", "--bundle",
+                                              str(out), "--threads", threads]
+                return {"bundle_export_s": round(time.perf_counter() - start, 1)}
+
+            specs.append(EngineSpec(name, "edgediff", prepare=edge))
+    spec_by_name = {s.name: s for s in specs}
+    patterns = args.engines or ["*"]
+    return [s for s in specs if any(fnmatch.fnmatchcase(s.name, p) for p in patterns)]
+
+
+def worker_env(policy: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env.pop("OMP_WAIT_POLICY", None)
+    if policy != "default":
+        env["OMP_WAIT_POLICY"] = policy.upper()
+    return env
+
+
+def count_flops(model: str, height: int, width: int, batch: int) -> float:
+    """FLOPs of one denoiser call at ``batch``, counted once by torch's flop counter (matmuls, convs, attention)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from edgediff.models import load_model
+
+    module = load_model(model).build_component("denoiser")
+    inputs = module.example_inputs(height, width, batch)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        module(*inputs)
+    return float(counter.get_total_flops())
+
+
+def _loadavg() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+# --- the run -------------------------------------------------------------------------------------------------
+
+
+def _start(specs: list[EngineSpec], args: argparse.Namespace, env: dict[str, str],
+           skipped: dict[str, str]) -> dict[str, tuple[Worker, dict[str, Any]]]:
+    """Prepare and start each engine in turn (one export at a time); keep those whose ready line says so."""
+    live: dict[str, tuple[Worker, dict[str, Any]]] = {}
+    for spec in specs:
+        print(f"starting {spec.name}", file=sys.stderr, flush=True)
+        try:
+            facts = spec.prepare() if spec.prepare else {}
+        except Exception as exc:  # no venv, a failed bundle export: recorded, the run goes on
+            skipped[spec.name] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
+            continue
+        worker = Worker(spec, args.work / "logs" / f"{spec.name}.log", env)
+        ready = worker.read(args.ready_timeout)
+        if not ready.get("ready"):
+            skipped[spec.name] = str(ready.get("error", "not ready"))[:300]
+            worker.close()
+            continue
+        live[spec.name] = (worker, {**ready, **facts})
+    return live
+
+
+def _timed_rounds(live: dict[str, tuple[Worker, dict[str, Any]]], args: argparse.Namespace,
+                  errors: dict[str, str]) -> dict[str, list[dict[str, Any] | None]]:
+    rounds: dict[str, list[dict[str, Any] | None]] = {name: [] for name in live}
+    for r in range(args.rounds):
+        for name in rotated(list(live), r):
+            if name in errors:
+                rounds[name].append(None)
+                continue
+            worker = live[name][0]
+            time.sleep(args.settle)  # the previous engine's threads go idle first
+            answers = [worker.ask({"op": "step"}, args.timeout) for _ in range(args.step_repeats)]
+            answers += [worker.ask({"op": "generate", "prompt": TIMING_PROMPT, "steps": n, "seed": r, "save": None},
+                                   args.timeout) for n in args.steps]
+            failed = next((a["error"] for a in answers if "error" in a), None)
+            if failed:
+                errors[name] = f"round {r + 1}: {failed}"[:300]
+                rounds[name].append(None)
+                continue
+            rounds[name].append({"step_ms": [a["ms"] for a in answers[:args.step_repeats]],
+                                 "e2e_ms": {str(n): a["ms"] for n, a in zip(args.steps, answers[args.step_repeats:],
+                                                                            strict=True)}})
+        print(f"round {r + 1}/{args.rounds}: " + ", ".join(
+            f"{n} {statistics.median(rounds[n][-1]['step_ms']):.1f}" for n in live if rounds[n][-1]) + " ms/step",
+            file=sys.stderr, flush=True)
+    return rounds
+
+
+def _quality(live: dict[str, tuple[Worker, dict[str, Any]]], args: argparse.Namespace, steps: int,
+             errors: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """Each engine's ``--quality-prompts`` images at the model's default steps, scored by the evaluator."""
+    import numpy as np
+    from PIL import Image
+
+    from edgediff.eval import evaluate_images, load_prompt_set
+    from edgediff.eval.evaluate import seeds_for
+
+    prompts = load_prompt_set("v1", args.quality_prompts)
+    seeds = seeds_for(len(prompts), 0)
+    scores: dict[str, dict[str, Any]] = {}
+    for name, (worker, _) in live.items():
+        if name in errors:
+            continue
+        folder = args.work / "quality" / _slug(args.model) / name
+        answers = [worker.ask({"op": "generate", "prompt": p, "steps": steps, "seed": s,
+                               "save": str(folder / f"{i:03d}.png")}, args.timeout)
+                   for i, (p, s) in enumerate(zip(prompts, seeds, strict=True))]
+        failed = next((a["error"] for a in answers if "error" in a), None)
+        if failed:
+            scores[name] = {"error": failed[:300]}
+            continue
+        images = np.stack([np.asarray(Image.open(folder / f"{i:03d}.png").convert("RGB")) for i in range(len(prompts))])
+        result = evaluate_images(images, prompts, 0)
+        scores[name] = {k: result[k] for k in ("adherence", "fd", "fd_floor", "prompts")}
+        print(f"quality {name}: adherence {result['adherence']:.3f}, FD {result['fd']:.1f}", file=sys.stderr, flush=True)
+    return scores
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    from edgediff.models import load_model
+    from edgediff.profile.host import host_info
+    from tools.bench.peak import measure_matmul_peak, theoretical_avx2_peak
+
+    loadavg = {"start": _loadavg()}
+    model = load_model(args.model)
+    height = width = args.size or model.defaults.height
+    if not args.size:
+        width = model.defaults.width
+    guidance = model.defaults.guidance_scale
+    geometry = {"height": height, "width": width, "guidance_scale": guidance}
+    batch = 2 if guidance > 1.0 else 1
+    del model
+
+    folder: list[Path] = []
+
+    def folder_fn() -> Path:
+        if not folder:
+            folder.append(model_folder(args.model, args.work))
+        return folder[0]
+
+    specs = plan_engines(args, folder_fn, geometry)
+    kinds = {s.name: s.kind for s in specs}
+    flops_by_batch = {batch: count_flops(args.model, height, width, batch)}
+    skipped: dict[str, str] = {}
+    errors: dict[str, str] = {}
+    env = worker_env(args.omp_wait_policy)
+    live = _start(specs, args, env, skipped)
+    try:
+        loadavg["before_peak"] = _loadavg()
+        peak = measure_matmul_peak(args.threads)
+        engine_flops: dict[str, float] = {}
+        for name, (_, ready) in live.items():
+            shapes = ready.get("step_inputs", {})
+            first = next((v for v in shapes.values() if v), [batch])
+            b = int(first[0])
+            if b not in flops_by_batch:
+                flops_by_batch[b] = count_flops(args.model, height, width, b)
+            engine_flops[name] = flops_by_batch[b]
+            live[name][1]["denoiser_batch"] = b
+        loadavg["before_rounds"] = _loadavg()
+        started = time.perf_counter()
+        rounds = _timed_rounds(live, args, errors)
+        timed_s = time.perf_counter() - started
+        loadavg["after_rounds"] = _loadavg()
+        quality: dict[str, dict[str, Any]] = {}
+        quality_steps = load_model(args.model).defaults.steps
+        if args.quality_prompts and args.model.startswith("zoo:"):
+            quality = _quality(live, args, quality_steps, errors)
+        loadavg["end"] = _loadavg()
+    finally:
+        for worker, _ in live.values():
+            worker.close()
+
+    results, fastest = summarize(rounds, kinds, args.steps, engine_flops, peak["measured_peak_gflops"])
+    engines: dict[str, Any] = {}
+    for name, (_, ready) in live.items():
+        keep = ("settings", "versions", "load_s", "export_s", "bundle_export_s", "step_inputs", "denoiser_batch")
+        engines[name] = {"kind": kinds[name], **{k: ready[k] for k in keep if k in ready}, **results[name],
+                         "rounds": rounds[name]}
+        if name in errors:
+            engines[name]["error"] = errors[name]
+        if name in quality:
+            engines[name]["quality"] = quality[name]
+    return {
+        "benchmark": "compare",
+        "command": "python -m tools.bench compare " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["compare"]
+                                                               else sys.argv[1:]),
+        "model": args.model, "height": height, "width": width, "guidance_scale": guidance, "denoiser_batch": batch,
+        "steps": args.steps, "rounds": args.rounds, "step_repeats": args.step_repeats, "threads": args.threads,
+        "omp_wait_policy": args.omp_wait_policy, "timing_prompt": TIMING_PROMPT, "timed_s": round(timed_s, 1),
+        "quality": {"prompts": args.quality_prompts, "prompt_set": "v1", "steps": quality_steps,
+                    "seed": 0} if quality else None,
+        "baseline": BASELINE, "fastest_peer": fastest,
+        "gflop_per_step_by_batch": {str(b): f / 1e9 for b, f in flops_by_batch.items()},
+        "peak": peak, "theoretical_peak": theoretical_avx2_peak(args.threads),
+        "loadavg": loadavg, "host": host_info(), "engines": engines, "skipped": skipped,
+    }
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m tools.bench compare", description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="zoo:shapes-unet", help="zoo:NAME, config:NAME or a diffusers folder")
+    parser.add_argument("--size", type=int, help="height and width (default: the model's)")
+    parser.add_argument("--steps", type=int, nargs="+", default=[1, 4], help="step counts timed end to end")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--step-repeats", type=int, default=5, help="denoiser steps per engine per round")
+    parser.add_argument("--threads", type=int, default=2, help="threads per engine")
+    parser.add_argument("--engines", nargs="+", help="only engines matching these patterns (e.g. 'edgediff-*')")
+    parser.add_argument("--quality-prompts", type=int, default=32, help="images per engine for quality; 0: none")
+    parser.add_argument("--calibration-samples", type=int, default=32, help="edgediff int8 calibration")
+    parser.add_argument("--omp-wait-policy", default="passive", choices=("passive", "active", "default"))
+    parser.add_argument("--settle", type=float, default=0.2, help="seconds of pause before each engine's turn")
+    parser.add_argument("--timeout", type=float, default=600, help="seconds one command may take")
+    parser.add_argument("--ready-timeout", type=float, default=3600, help="seconds an engine may take to start")
+    parser.add_argument("--work", type=Path, default=Path("~/.cache/edgediff-bench"),
+                        help="bundles, peer exports, model folders, logs and quality images")
+    parser.add_argument("--out", type=Path, default=Path("docs/benchmarks"))
+    parser.add_argument("--docs", type=Path, default=Path("docs/benchmarks.md"), help="the page regenerated")
+    args = parser.parse_args(argv)
+    args.work = args.work.expanduser()
+    for name in ("rounds", "step_repeats", "threads"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    from tools.bench import compare_report
+
+    args = parse_args(argv)
+    result = run(args)
+    stem = args.out / f"compare_{_slug(args.model)}_{result['height']}x{result['width']}"
+    compare_report.write(result, stem)
+    compare_report.write_docs(args.out, args.docs)
+    print(compare_report.markdown(result))
+    return 0
