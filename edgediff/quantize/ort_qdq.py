@@ -87,6 +87,9 @@ class _Feeds:
         return next(self._items, None)
 
 
+CALIBRATION_CHUNK = 4  # samples held at once by ORT's MinMax calibrator
+
+
 def _static(
     src: Path,
     dst: Path,
@@ -118,7 +121,10 @@ def _static(
             nodes_to_exclude=exclude,
             use_external_data_format=external,
             calibrate_method=CalibrationMethod.MinMax,
-            extra_options={"WeightSymmetric": True, "ActivationSymmetric": False},
+            # MinMax keeps every intermediate output of every sample until it reduces them; at SD scale
+            # that is ~0.5 GB per sample, so ranges are folded in every few samples instead
+            extra_options={"WeightSymmetric": True, "ActivationSymmetric": False,
+                           "CalibMaxIntermediateOutputs": CALIBRATION_CHUNK},
         )
 
 
