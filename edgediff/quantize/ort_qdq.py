@@ -90,6 +90,20 @@ class _Feeds:
 CALIBRATION_CHUNK = 4  # samples held at once by ORT's MinMax calibrator
 
 
+def calibration_chunk(count: int) -> int | None:
+    """Samples ORT's calibrator reduces at a time, or None for all at once.
+
+    ORT 1.32 raises "No data is collected" when the last chunk flush leaves nothing behind, which
+    happens when ``count`` is a multiple of the chunk, so the chunk steps past such divisors.
+    """
+    if count <= CALIBRATION_CHUNK:
+        return None
+    chunk = CALIBRATION_CHUNK
+    while count % chunk == 0:
+        chunk += 1
+    return chunk
+
+
 def _static(
     src: Path,
     dst: Path,
@@ -123,8 +137,8 @@ def _static(
             calibrate_method=CalibrationMethod.MinMax,
             # MinMax keeps every intermediate output of every sample until it reduces them; at SD scale
             # that is ~0.5 GB per sample, so ranges are folded in every few samples instead
-            extra_options={"WeightSymmetric": True, "ActivationSymmetric": False,
-                           "CalibMaxIntermediateOutputs": CALIBRATION_CHUNK},
+            extra_options={"WeightSymmetric": True, "ActivationSymmetric": False}
+            | ({"CalibMaxIntermediateOutputs": chunk} if (chunk := calibration_chunk(len(feeds))) else {}),
         )
 
 

@@ -153,3 +153,10 @@ def test_unsupported_requests_are_user_errors(onnx_unet, tmp_path) -> None:
         quantize_onnx(onnx_unet, out, Int8Static(), [{"sample": np.zeros((2, 4, 16, 16), np.float32)}])
     assert not out.exists()
     assert SUPPORTED == {"int8", "int8w", "int4w"}
+
+
+@pytest.mark.parametrize(("count", "chunk"), [(1, None), (4, None), (5, 4), (8, 5), (32, 5), (60, 7), (63, 4)])
+def test_calibration_chunks_never_divide_the_sample_count(count: int, chunk: int | None) -> None:
+    from edgediff.quantize.ort_qdq import calibration_chunk
+
+    assert calibration_chunk(count) == chunk
