@@ -27,81 +27,23 @@ import argparse
 import fnmatch
 import json
 import os
-import queue
 import statistics
-import subprocess
 import sys
-import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
+from tools.bench.worker_process import REPO, EngineSpec, Worker
+
 PEER_WORKER = REPO / "tools" / "bench" / "peers" / "optimum_worker.py"
 BASELINE = "pytorch-eager-fp32"
 # Peer venv name -> worker backend and the precisions it runs (see optimum_worker.py for what each means).
 PEERS = {"optimum-intel": ("openvino", ("fp32", "int8", "int8-hybrid")),
          "optimum-onnxruntime": ("onnxruntime", ("fp32", "int8"))}
 TARGETS = ("x86-cpu", "intel-cpu", "arm64-cpu")
-EDGEDIFF_PRECISIONS = ("fp32", "int8")
+# int8 is static W8A8; int8w is weight-only, the like-for-like match for the peers' default "int8"
+EDGEDIFF_PRECISIONS = ("fp32", "int8", "int8w")
 TIMING_PROMPT = "a red circle above a blue square"  # zoo grammar; any text serves random-weight models
-
-
-@dataclass
-class EngineSpec:
-    """One engine to start: its name, kind (eager / peer / edgediff) and the worker command line."""
-
-    name: str
-    kind: str
-    command: list[str] = field(default_factory=list)
-    prepare: Any = None  # called before starting (venv, bundle build); returns extra facts or raises
-
-
-class Worker:
-    """A running engine: commands in on stdin, one JSON line back on stdout per command."""
-
-    def __init__(self, spec: EngineSpec, log: Path, env: dict[str, str]) -> None:
-        self.spec = spec
-        log.parent.mkdir(parents=True, exist_ok=True)
-        self._log = log.open("w")
-        self.proc = subprocess.Popen(spec.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
-                                     text=True, bufsize=1, cwd=REPO, env=env)
-        self._lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self._lines.put(line)
-        self._lines.put(None)
-
-    def read(self, timeout: float) -> dict[str, Any]:
-        try:
-            line = self._lines.get(timeout=timeout)
-        except queue.Empty:
-            return {"error": f"no answer within {timeout:.0f} s"}
-        if line is None:
-            return {"error": f"worker exited (code {self.proc.wait()}); see {self._log.name}"}
-        return json.loads(line)
-
-    def ask(self, command: dict[str, Any], timeout: float) -> dict[str, Any]:
-        assert self.proc.stdin is not None
-        try:
-            self.proc.stdin.write(json.dumps(command) + "\n")
-            self.proc.stdin.flush()
-        except BrokenPipeError:
-            return {"error": "worker exited"}
-        return self.read(timeout)
-
-    def close(self) -> None:
-        if self.proc.poll() is None:
-            try:
-                self.ask({"op": "quit"}, 0.0)
-                self.proc.wait(timeout=30)
-            except (subprocess.TimeoutExpired, OSError):
-                self.proc.kill()
-        self._log.close()
 
 
 # --- statistics (pure; tested) -------------------------------------------------------------------------------
