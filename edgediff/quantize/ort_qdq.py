@@ -87,7 +87,7 @@ class _Feeds:
         return next(self._items, None)
 
 
-CALIBRATION_CHUNK = 4  # samples held at once by ORT's MinMax calibrator
+CALIBRATION_CHUNK = 4  # samples held at once by ORT's MinMax calibrator, for models stored as external data
 
 
 def calibration_chunk(count: int) -> int | None:
@@ -138,7 +138,10 @@ def _static(
             # MinMax keeps every intermediate output of every sample until it reduces them; at SD scale
             # that is ~0.5 GB per sample, so ranges are folded in every few samples instead
             extra_options={"WeightSymmetric": True, "ActivationSymmetric": False}
-            | ({"CalibMaxIntermediateOutputs": chunk} if (chunk := calibration_chunk(len(feeds))) else {}),
+            # only where memory forces it: ranges folded chunk by chunk came out wider on the zoo UNet
+            # (int8 PSNR 27 dB against 39 dB calibrated at once, 16 samples)
+            | ({"CalibMaxIntermediateOutputs": chunk}
+               if external and (chunk := calibration_chunk(len(feeds))) else {}),
         )
 
 
