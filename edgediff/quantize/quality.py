@@ -11,7 +11,6 @@ a fixed set of prompts. Two measures serve as targets:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -170,13 +169,3 @@ def check_target_measurable(target: QualityTarget, pipeline: Mapping[str, Any]) 
             f"{pipeline['conditioning']}-conditioned -- use --min-psnr instead"
         )
 
-
-def step_latency_ms(session: Any, feeds: Mapping[str, np.ndarray], runs: int = 5) -> float:
-    """Median wall time of one denoiser call on ``feeds``, after one warm-up call."""
-    session.run(dict(feeds))
-    times = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        session.run(dict(feeds))
-        times.append((time.perf_counter() - started) * 1e3)
-    return float(np.median(times))
