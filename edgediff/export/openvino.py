@@ -2,6 +2,10 @@
 
 ``save_model`` compresses weights to fp16 by default; edgediff asks for it only when the precision
 is fp16, so an fp32 bundle holds fp32 weights and its parity is exact.
+
+``convert_model`` leaves batch and spatial dimensions dynamic. A bundle is built for one resolution
+and one denoiser batch, so the IR is reshaped to the traced shapes: the CPU plugin then plans memory
+and picks kernels once, which made the zoo UNet's step 1.3x faster (27.6 -> 21.3 ms, 2 threads).
 """
 
 from __future__ import annotations
@@ -31,6 +35,9 @@ class OpenVinoExporter:
                 f"OpenVINO conversion of {request.component} failed: {str(exc).strip().splitlines()[-1][:300]}; "
                 "an operator OpenVINO cannot convert needs another target"
             ) from exc
+        # Reshape first: it re-derives tensor names, which would shadow the ones set below.
+        model.reshape({port: list(example.shape) for port, example in zip(model.inputs, request.example_inputs,
+                                                                          strict=True)})
         for port, name in zip(model.inputs, request.input_names, strict=True):
             port.get_tensor().set_names({name})
         for port, name in zip(model.outputs, request.output_names, strict=True):

@@ -31,13 +31,16 @@ class OpenVinoSession:
             config["INFERENCE_PRECISION_HINT"] = "f32"
         if options.threads:
             config["INFERENCE_NUM_THREADS"] = str(options.threads)
-        self._compiled = _core().compile_model(str(model_file), "CPU", config)
+        model = _core().read_model(str(model_file))
+        # Names come from the IR: a compiled static-shape model merges neighbouring tensors' names
+        # into its ports, so the compiled ports' "any name" can be an internal one. Ports go by index.
+        self.input_names = tuple(p.get_any_name() for p in model.inputs)
+        self.output_names = tuple(p.get_any_name() for p in model.outputs)
+        self._compiled = _core().compile_model(model, "CPU", config)
         self._request = self._compiled.create_infer_request()
-        self.input_names = tuple(p.get_any_name() for p in self._compiled.inputs)
-        self.output_names = tuple(p.get_any_name() for p in self._compiled.outputs)
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        result = self._request.infer({k: feeds[k] for k in self.input_names})
+        result = self._request.infer({i: feeds[k] for i, k in enumerate(self.input_names)})
         return {name: np.array(result[port]) for name, port in zip(self.output_names, self._compiled.outputs, strict=True)}
 
 

@@ -54,3 +54,30 @@ def test_validate_detects_a_modified_component_file(tiny_bundle: Path, tmp_path:
     entry.write_bytes(entry.read_bytes() + b"\0")
     with pytest.raises(BundleError, match="does not match its sha256"):
         validate_bundle(copy)
+
+
+def _declared_input_shapes(bundle_dir: Path, component: str) -> dict[str, list[int | None]]:
+    """Input shapes as the component's own file declares them (None: a dynamic dimension)."""
+    entry = open_bundle(bundle_dir).entry(component)
+    if entry.suffix == ".xml":
+        import openvino as ov
+
+        model = ov.Core().read_model(str(entry))
+        return {p.get_any_name(): [d.get_length() if d.is_static else None for d in p.get_partial_shape()]
+                for p in model.inputs}
+    if entry.suffix == ".onnx":
+        import onnx
+
+        graph = onnx.load(str(entry), load_external_data=False).graph
+        return {i.name: [d.dim_value if d.HasField("dim_value") else None for d in i.type.tensor_type.shape.dim]
+                for i in graph.input}
+    pytest.skip(f"{entry.suffix} programs are static by construction")
+
+
+def test_component_files_declare_the_manifest_shapes_statically(tiny_bundle: Path) -> None:
+    # A bundle serves one resolution and batch; static shapes let the runtime plan memory and kernels once.
+    manifest = json.loads((tiny_bundle / "manifest.json").read_text())
+    for component in manifest["components"]:
+        declared = _declared_input_shapes(tiny_bundle, component["name"])
+        for spec in component["inputs"]:
+            assert declared[spec["name"]] == spec["shape"], (component["name"], spec["name"])
