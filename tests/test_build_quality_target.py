@@ -36,12 +36,14 @@ def test_a_met_target_records_the_search_and_keeps_float_layers_out_of_the_qdq_g
     assert search["candidates"] > 10 and search["most_sensitive"][0]["output_rel_l2"] > 0
     assert record["kept_in_float"] == ["model.conv_in"]
     graph = onnx.load(str(bundle.entry("denoiser"))).graph
-    conv_in = [n for n in graph.node if "conv_in" in n.name or any("conv_in" in p.value for p in n.metadata_props)]
-    assert conv_in and all(n.op_type != "DequantizeLinear" for n in conv_in)
-    # the float Conv still reads an fp32 initializer, while other convolutions read dequantized int8
+    # conv_in is the Conv reading the graph's ``sample`` input: kept in float, it reads it directly
+    # (no Quantize/Dequantize pair between) and its weight is an fp32 initializer
+    conv_in = [n for n in graph.node if n.op_type == "Conv" and n.input[0] == "sample"]
     weights = {i.name: i for i in graph.initializer}
-    assert any(n.op_type == "Conv" and weights.get(n.input[1]) is not None
-               and weights[n.input[1]].data_type == onnx.TensorProto.FLOAT for n in conv_in)
+    assert len(conv_in) == 1 and weights[conv_in[0].input[1]].data_type == onnx.TensorProto.FLOAT
+    others = [n for n in graph.node if n.op_type == "Conv" and n is not conv_in[0]]
+    assert others and all(n.input[1] not in weights or weights[n.input[1]].data_type != onnx.TensorProto.FLOAT
+                          for n in others)
 
 
 def test_adherence_targets_are_refused_where_the_zoo_evaluator_does_not_apply(tiny_model, tmp_path: Path) -> None:  # noqa: ANN001

@@ -13,6 +13,7 @@ from pathlib import Path
 from edgediff.errors import ExportError
 from edgediff.export.base import EXPORTERS, ExportRequest
 from edgediff.export.passes.noop_squeeze import remove_noop_squeezes
+from edgediff.export.passes.strip_metadata import strip_node_metadata
 
 OPSET = 18
 PROTOBUF_LIMIT_BYTES = 2 * 1024**3
@@ -66,6 +67,7 @@ class OnnxExporter:
             _save_quantized(program, path, large, request)
         else:
             program.save(str(path), external_data=large)
+        strip_node_metadata(path)
         return path
 
 

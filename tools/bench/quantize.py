@@ -5,7 +5,9 @@ Two parts, both written to ``--out`` as JSON plus a markdown table:
 1. ``zoo``: ``zoo:shapes-unet`` and ``zoo:shapes-dit`` built fp32, int8 and int4w for every CPU target,
    each bundle scored by the evaluator on ``--prompts`` prompts against the same target's fp32 bundle
    (same prompts and noise; it matches the PyTorch model to ~1e-5): adherence and its drop, FD, PSNR,
-   denoiser size and ms per step.
+   denoiser size and ms per step. ``--max-quality-drop int8=0.01`` builds that precision with a
+   quality target searched on ``--quality-prompts`` prompts; ``--eval-offset`` scores every bundle on
+   prompts after those, so the reported quality is held out from the search.
 2. ``speed``: ``config:sd-turbo`` at 256x256 (random weights, latency only), fp32 and int8 denoisers of
    each runtime timed side by side in alternating rounds; the ratio is taken per round.
 
@@ -35,7 +37,9 @@ ZOO_PRECISIONS = ("fp32", "int8", "int4w")
 def _bundle(model: str, target: str, precision: str, root: Path, **kw: Any) -> Path:
     from edgediff.api import export_bundle
 
-    out = root / f"{model.replace(':', '_')}-{kw.get('height', 'native')}-{target}-{precision}"
+    drop = kw.get("options", {}).get("max_quality_drop")
+    target_words = "" if drop is None else f"-drop{drop}"
+    out = root / f"{model.replace(':', '_')}-{kw.get('height', 'native')}-{target}-{precision}{target_words}"
     if not (out / "manifest.json").is_file():
         print(f"building {out.name}", flush=True)
         export_bundle(model, target, out, precision=precision, force=True,
@@ -54,8 +58,8 @@ def run_zoo(args: argparse.Namespace) -> dict[str, Any]:
     from edgediff.eval_runner import bundle_facts, generator_for, pipeline_for
     from edgediff.runtimes.pipeline import BundlePipeline
 
-    prompts = load_prompt_set("v1", args.prompts)
-    seeds = seeds_for(len(prompts), 0)
+    prompts = load_prompt_set("v1", args.eval_offset + args.prompts)[args.eval_offset:]
+    seeds = seeds_for(len(prompts), args.eval_offset)
     rows: list[dict[str, Any]] = []
     teachers: list[dict[str, Any]] = []
     for model in args.models:
@@ -64,17 +68,22 @@ def run_zoo(args: argparse.Namespace) -> dict[str, Any]:
             for precision in ("fp32", *[p for p in args.precisions if p != "fp32"]):
                 row: dict[str, Any] = {"model": model, "target": target, "precision": precision}
                 try:
-                    options = {"calibration_samples": args.calibration_samples, "quality_prompts": 16,
-                               "quality_report": args.build_report}
+                    options = {"calibration_samples": args.calibration_samples,
+                               "quality_prompts": args.quality_prompts, "quality_report": args.build_report}
+                    if precision in args.max_quality_drop:
+                        options["max_quality_drop"] = args.max_quality_drop[precision]
                     bundle = _bundle(model, target, precision, args.bundles, options=options)
                     pipe = BundlePipeline(bundle)
                     timings: list[dict[str, float]] = []
                     images = generator_for(pipe, timings=timings)(prompts, seeds)
                     if precision == "fp32":
                         teacher_images = images
-                    result = evaluate_images(images, prompts, 0, teacher_images)
+                    result = evaluate_images(images, prompts, args.eval_offset, teacher_images)
                     facts = bundle_facts(pipe, timings, None)
                     assert facts is not None
+                    quantization = pipe.bundle.manifest.get("quantization") or {}
+                    if "kept_in_float" in quantization:
+                        row["kept_in_float"] = quantization["kept_in_float"]
                     row |= {
                         "adherence": result["adherence"],
                         "fd": result["fd"],
@@ -90,14 +99,16 @@ def run_zoo(args: argparse.Namespace) -> dict[str, Any]:
                 rows.append(row)
         if args.torch_teacher:  # the PyTorch fp32 model itself, for reference
             images = generator_for(pipeline_for(model))(prompts, seeds)
-            teachers.append({"model": model} | evaluate_images(images, prompts, 0))
+            teachers.append({"model": model} | evaluate_images(images, prompts, args.eval_offset))
     for row in rows:  # size and adherence against this target's fp32 bundle
         fp32 = next((r for r in rows if r["model"] == row["model"] and r["target"] == row["target"]
                      and r["precision"] == "fp32" and "denoiser_bytes" in r), None)
         if fp32 and "denoiser_bytes" in row:
             row["compression_vs_fp32"] = fp32["denoiser_bytes"] / row["denoiser_bytes"]
             row["adherence_drop_vs_fp32"] = fp32["adherence"] - row["adherence"]
-    return {"part": "zoo", "prompts": len(prompts), "teacher": "each target's fp32 bundle (same prompts and noise)",
+    return {"part": "zoo", "prompts": len(prompts), "eval_offset": args.eval_offset,
+            "quality_targets": {"max_quality_drop": args.max_quality_drop, "quality_prompts": args.quality_prompts},
+            "teacher": "each target's fp32 bundle (same prompts and noise)",
             "torch_teacher": teachers, "rows": rows, "host": _host()}
 
 
@@ -161,7 +172,8 @@ def _host() -> dict[str, Any]:
 
 
 def _zoo_markdown(result: dict[str, Any]) -> str:
-    lines = [f"Zoo quantization, {result['prompts']} prompts, against {result['teacher']}.",
+    lines = [f"Zoo quantization, {result['prompts']} prompts from #{result.get('eval_offset', 0)} of set v1, against "
+             f"{result['teacher']}. Quality targets: {result.get('quality_targets')}.",
              "", "| model | target | precision | adherence | drop vs fp32 (pts) | PSNR vs fp32 dB | FD | "
              "denoiser MiB | smaller | ms/step |", "|---|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in result["rows"]:
@@ -191,6 +203,13 @@ def _speed_markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _precision_value(item: str) -> tuple[str, float]:
+    precision, sep, value = item.partition("=")
+    if not sep:
+        raise SystemExit(f"error: --max-quality-drop takes PRECISION=DROP (e.g. int8=0.01), got {item!r}")
+    return precision, float(value)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("part", choices=("zoo", "speed"))
@@ -200,6 +219,11 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=list(ZOO_MODELS))
     parser.add_argument("--precisions", nargs="+", default=list(ZOO_PRECISIONS))
     parser.add_argument("--prompts", type=int, default=100)
+    parser.add_argument("--eval-offset", type=int, default=0,
+                        help="score prompts from this index on (past --quality-prompts: held out from the search)")
+    parser.add_argument("--max-quality-drop", nargs="*", default=[], metavar="PRECISION=DROP",
+                        help="build PRECISION with this adherence target, e.g. int8=0.01 int4w=0.03")
+    parser.add_argument("--quality-prompts", type=int, default=16, help="prompts the quality search generates")
     parser.add_argument("--calibration-samples", type=int, default=32)
     parser.add_argument("--build-report", action="store_true", help="also write each bundle's build-time report")
     parser.add_argument("--torch-teacher", action="store_true", help="also score the PyTorch fp32 model")
@@ -209,6 +233,7 @@ def main() -> None:
     parser.add_argument("--per-round", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
+    args.max_quality_drop = dict(_precision_value(item) for item in args.max_quality_drop)
     args.bundles.mkdir(parents=True, exist_ok=True)
     args.out.mkdir(parents=True, exist_ok=True)
     result = run_zoo(args) if args.part == "zoo" else run_speed(args)
