@@ -9,13 +9,12 @@ from __future__ import annotations
 import gc
 import json
 import platform
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,6 +29,9 @@ from edgediff.models.types import Model
 from edgediff.recipe import Recipe
 from edgediff.runtimes.base import SessionOptions, open_session
 from edgediff.targets import Target
+
+if TYPE_CHECKING:
+    from edgediff.build_quantized import QuantizedBuild
 
 Progress = Callable[[str], None]
 
@@ -194,71 +196,6 @@ def _runtime_failure(target: Target, name: str, exc: Exception) -> ExportError:
     )
 
 
-def _search_fallback(
-    prepared: _Prepared, model: Model, target: Target, settings: dict[str, Any], calibration: Any,
-    extras: dict[str, Any], progress: Progress,
-) -> tuple[tuple[str, ...], dict[str, Any]]:
-    """Layers to keep in float so the quantized ``prepared`` meets the recipe's quality target."""
-    import torch
-
-    from edgediff.build_quality import choose_fallback_layers, spread
-
-    quality = settings["quality_target"]
-    probe = _probe(model, settings, extras, _float_reference(extras, prepared, target, progress), progress)
-    feeds = calibration.feeds.get(prepared.name, []) if calibration is not None else []
-    inputs = [tuple(torch.from_numpy(f[s.name]) for s in prepared.specs) for f in spread(feeds[:-1] or feeds, 4)]
-    always = settings["keep_float"]
-
-    def export_trial(ignored: tuple[str, ...], out_dir: Path) -> Any:
-        request = prepared.request(out_dir, ignored=(*always, *(n for n in ignored if n not in always)))
-        return _export_and_open(prepared, target, request)[1]
-
-    assert prepared.quantization is not None
-    choice = choose_fallback_layers(prepared.module, inputs or [prepared.example], prepared.quantization.scheme,
-                                    probe, quality, export_trial, progress, prepared.name)
-    ignored = (*always, *(n for n in choice.ignored if n not in always))
-    return ignored, choice.to_json(quality)
-
-
-class _FloatReference:
-    """The fp32 export of a quantized component, made once per build: the teacher's denoiser for the
-    quality probe (the fp32 bundle's images, at runtime speed) and the size/latency reference."""
-
-    def __init__(self, prepared: _Prepared, target: Target, progress: Progress) -> None:
-        progress(f"{prepared.name}: exporting an fp32 reference to measure the quantized one against")
-        self._dir = tempfile.TemporaryDirectory(prefix="edgediff-fp32-")
-        root = Path(self._dir.name)
-        _, self.session = _export_and_open(prepared, target, prepared.request(root, float_copy=True))
-        self.bytes = sum(r["bytes"] for r in file_records(root, root))
-
-    def close(self) -> None:
-        self.session = None
-        self._dir.cleanup()
-
-
-def _float_reference(extras: dict[str, Any], prepared: _Prepared, target: Target, progress: Progress) -> _FloatReference:
-    if "float" not in extras:
-        extras["float"] = _FloatReference(prepared, target, progress)
-    return extras["float"]
-
-
-def _probe(model: Model, settings: dict[str, Any], extras: dict[str, Any], reference: _FloatReference,
-           progress: Progress) -> Any:
-    """The quality probe (made once per build): teacher = the model's fp32 text encoder/VAE and fp32 denoiser."""
-    if "probe" in extras:
-        return extras["probe"]
-    from edgediff.models.torch_pipeline import torch_pipeline
-    from edgediff.quantize.quality import QualityProbe
-
-    quality = settings["quality_target"]
-    progress(f"quality: generating {quality.prompts} fp32 teacher image(s) to measure the quantized bundle against")
-    recipe = Recipe(height=settings["height"], width=settings["width"], steps=settings["steps"],
-                    guidance_scale=settings["guidance_scale"], scheduler=settings["scheduler"])
-    teacher = torch_pipeline(model, recipe, sessions={"denoiser": reference.session})
-    extras["probe"] = QualityProbe(teacher, quality.prompts, quality.seed)
-    return extras["probe"]
-
-
 def _export_component(
     name: str,
     model: Model,
@@ -268,7 +205,7 @@ def _export_component(
     allow_mismatch: bool,
     progress: Progress,
     calibration: Any,
-    extras: dict[str, Any],
+    quantized: QuantizedBuild | None,
 ) -> dict[str, Any]:
     started = time.perf_counter()
     progress(f"{name}: building the PyTorch module")
@@ -276,7 +213,8 @@ def _export_component(
     search = None
     ignored = prepared.quantization.ignored if prepared.quantization is not None else ()
     if prepared.quantization is not None and name == "denoiser" and settings["quality_target"].requested:
-        ignored, search = _search_fallback(prepared, model, target, settings, calibration, extras, progress)
+        assert quantized is not None
+        ignored, search = quantized.search_fallback(prepared, calibration)
     out_dir = bundle_dir / name
     out_dir.mkdir()
     request = prepared.request(out_dir, ignored=ignored)
@@ -306,8 +244,8 @@ def _export_component(
         f"{'ok' if passed else 'MISMATCH (kept: --allow-mismatch)'} ({time.perf_counter() - started:.1f}s)"
     )
     quantization = prepared.quantization
-    if quantization is not None and name == "denoiser":
-        extras["denoiser"] = prepared
+    if quantization is not None and name == "denoiser" and quantized is not None:
+        quantized.denoiser = prepared
     return {
         "name": name,
         "format": target.format,
@@ -336,38 +274,6 @@ def _export_component(
     }
 
 
-def _quality_section(
-    bundle_dir: Path, components: list[dict[str, Any]], model: Model, target: Target, settings: dict[str, Any],
-    extras: dict[str, Any], progress: Progress,
-) -> dict[str, Any] | None:
-    """The manifest's ``quality`` report for a quantized denoiser (None when there is none to report)."""
-    from edgediff.build_quality import quality_report, size_bytes
-    from edgediff.runtimes.pipeline import BundlePipeline
-
-    prepared = extras.get("denoiser")
-    if prepared is None or not settings["quality_report"]:
-        return None
-    reference = _float_reference(extras, prepared, target, progress)
-    probe = _probe(model, settings, extras, reference, progress)
-    record = next(c for c in components if c["name"] == "denoiser")
-    session = open_session(target.runtime, bundle_dir / record["entry"], SessionOptions(precision=prepared.precision))
-    bundle_pipe = BundlePipeline(bundle_dir, verify=False)  # quantized text encoder/VAE count too, if any
-    whole = not bundle_pipe.missing_components()
-    progress("quality: measuring the quantized bundle's images and per-step latency against fp32")
-    report = quality_report(
-        probe, bundle_pipe if whole else session, whole_pipeline=whole, quantized_session=session,
-        float_session=reference.session, feeds=prepared.feeds, quantized_bytes=size_bytes(record["files"]),
-        float_bytes=reference.bytes,
-    )
-    images = report["images"]
-    progress(f"quality: PSNR {images['psnr']:.1f} dB vs fp32"
-             + (f", adherence {images['adherence']:.3f} (fp32 {images['teacher_adherence']:.3f})"
-                if "adherence" in images else "")
-             + f", {report['size']['compression']:.1f}x smaller, "
-             + f"{report['speed'].get('speedup', float('nan')):.2f}x fp32 speed")
-    return report
-
-
 def build(
     model: Model,
     target: Target,
@@ -381,23 +287,28 @@ def build(
     check_output_free(out, force)
     started = time.perf_counter()
     calibration = _calibration_for_build(model, recipe, settings, progress)
-    extras: dict[str, Any] = {}  # the quantized denoiser, its fp32 reference and the quality probe
+    quantized = None
+    if settings["precision"] not in FLOAT_PRECISIONS:
+        from edgediff.build_quantized import QuantizedBuild
+
+        quantized = QuantizedBuild(model, target, settings, progress)
     try:
-        bundle = _build_into(model, target, recipe, settings, out, force, calibration, extras, started, progress)
+        bundle = _build_into(model, target, recipe, settings, out, force, calibration, quantized, started, progress)
     finally:
-        if "float" in extras:
-            extras["float"].close()
+        if quantized is not None:
+            quantized.close()
     progress(f"bundle written to {out}")
     return bundle
 
 
 def _build_into(
     model: Model, target: Target, recipe: Recipe, settings: dict[str, Any], out: Path, force: bool,
-    calibration: Any, extras: dict[str, Any], started: float, progress: Progress,
+    calibration: Any, quantized: QuantizedBuild | None, started: float, progress: Progress,
 ) -> Bundle:
     with atomic_directory(out, force=force) as tmp:
         components = [
-            _export_component(name, model, target, settings, tmp, recipe.allow_mismatch, progress, calibration, extras)
+            _export_component(name, model, target, settings, tmp, recipe.allow_mismatch, progress, calibration,
+                              quantized)
             for name in settings["components"]
         ]
         if model.tokenizer_json is not None:
@@ -422,7 +333,7 @@ def _build_into(
             },
         }
         write_manifest(tmp, json.loads(json.dumps(manifest)))
-        quality = _quality_section(tmp, components, model, target, settings, extras, progress)
+        quality = quantized.report(tmp, components) if quantized is not None else None
         if quality is not None:
             manifest["quality"] = quality
             manifest["provenance"]["build_seconds"] = round(time.perf_counter() - started, 1)

@@ -238,7 +238,8 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     result = run_zoo(args) if args.part == "zoo" else run_speed(args)
     result["command"] = "python -m tools.bench.quantize " + " ".join(__import__("sys").argv[1:])
-    stem = args.out / ("quantize_zoo" if args.part == "zoo" else f"quantize_speed_{args.model.replace(':', '_')}_{args.size}")
+    stem = args.out / ("quantize_zoo_" + "_".join(m.split(":")[-1] for m in args.models) if args.part == "zoo"
+                       else f"quantize_speed_{args.model.replace(':', '_')}_{args.size}")
     stem.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
     table = _zoo_markdown(result) if args.part == "zoo" else _speed_markdown(result)
     stem.with_suffix(".md").write_text(f"Command: `{result['command']}`\n\n{table}")
