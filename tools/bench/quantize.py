@@ -81,7 +81,7 @@ def run_zoo(args: argparse.Namespace) -> dict[str, Any]:
                     result = evaluate_images(images, prompts, args.eval_offset, teacher_images)
                     facts = bundle_facts(pipe, timings, None)
                     assert facts is not None
-                    quantization = pipe.bundle.manifest.get("quantization") or {}
+                    quantization = pipe.bundle.components["denoiser"].get("quantization") or {}
                     if "kept_in_float" in quantization:
                         row["kept_in_float"] = quantization["kept_in_float"]
                     row |= {
