@@ -170,6 +170,7 @@ def docs_page(results: list[tuple[Path, dict[str, Any]]], docs: Path) -> str:
         host = result["host"]
         lines += [f"## {result['model']} at {result['height']}x{result['width']}", "",
                   f"Host: {host.get('cpu')} x{host.get('cpu_count')}; data: [{path.name}]({rel / path.name}).", "",
+                  *([f"Note: {result['note']}", ""] if result.get("note") else []),
                   f"![{result['model']} latency]({rel / path.with_suffix('.svg').name})", "",
                   markdown(result)]
     return "\n".join(lines)
