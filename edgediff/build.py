@@ -90,10 +90,15 @@ def _calibration_for_build(model: Model, recipe: Recipe, settings: dict[str, Any
     if recipe.options.get("calibration_file"):
         return CalibrationSet.load(Path(recipe.options["calibration_file"]))
     progress(f"calibration: running the fp32 pipeline to capture {samples} samples across all timesteps")
-    sampling = Recipe(height=settings["height"], width=settings["width"], steps=settings["steps"],
-                      guidance_scale=settings["guidance_scale"], scheduler=settings["scheduler"])
+    sampling = sampling_recipe(settings)
     # one extra sample per component is held out for the quantized parity check
     return capture_calibration(model, sampling, samples=samples + 1, components=settings["quantized_components"])
+
+
+def sampling_recipe(settings: dict[str, Any]) -> Recipe:
+    """The recipe that samples as the bundle will (size, steps, guidance, scheduler): for runs of the fp32 model."""
+    return Recipe(height=settings["height"], width=settings["width"], steps=settings["steps"],
+                  guidance_scale=settings["guidance_scale"], scheduler=settings["scheduler"])
 
 
 def _batch_for(component: str, settings: dict[str, Any]) -> int:

@@ -11,12 +11,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from edgediff.build import Progress, _export_and_open, _Prepared
-from edgediff.build_quality import choose_fallback_layers, quality_report, size_bytes, spread
+from edgediff.build import Progress, _export_and_open, _Prepared, sampling_recipe
+from edgediff.build_quality import SENSITIVITY_FEEDS, choose_fallback_layers, quality_report, size_bytes, spread
 from edgediff.bundle.manifest import file_records
 from edgediff.models.types import Model
 from edgediff.quantize.quality import QualityProbe
-from edgediff.recipe import Recipe
 from edgediff.runtimes.base import SessionOptions, open_session
 from edgediff.targets import Target
 
@@ -60,12 +59,11 @@ class QuantizedBuild:
             from edgediff.models.torch_pipeline import torch_pipeline
 
             reference = self.reference(prepared)
-            quality, s = self.settings["quality_target"], self.settings
+            quality = self.settings["quality_target"]
             self.progress(f"quality: generating {quality.prompts} fp32 teacher image(s) to measure the quantized "
                           "bundle against")
-            recipe = Recipe(height=s["height"], width=s["width"], steps=s["steps"],
-                            guidance_scale=s["guidance_scale"], scheduler=s["scheduler"])
-            teacher = torch_pipeline(self.model, recipe, sessions={"denoiser": reference.session})
+            teacher = torch_pipeline(self.model, sampling_recipe(self.settings),
+                                     sessions={"denoiser": reference.session})
             self._probe = QualityProbe(teacher, quality.prompts, quality.seed)
         return self._probe
 
@@ -76,7 +74,7 @@ class QuantizedBuild:
         quality = self.settings["quality_target"]
         probe = self.probe(prepared)
         feeds = calibration.feeds.get(prepared.name, []) if calibration is not None else []
-        inputs = [tuple(torch.from_numpy(f[s.name]) for s in prepared.specs) for f in spread(feeds[:-1] or feeds, 4)]
+        inputs = [tuple(torch.from_numpy(f[s.name]) for s in prepared.specs) for f in spread(feeds[:-1] or feeds, SENSITIVITY_FEEDS)]
         always = self.settings["keep_float"]
 
         def export_trial(ignored: tuple[str, ...], out_dir: Path) -> Any:
