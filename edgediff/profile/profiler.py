@@ -51,7 +51,7 @@ def profile_bundle(
     from edgediff.runtimes.pipeline import BundlePipeline
 
     started = time.perf_counter()
-    pipe = BundlePipeline(bundle_path, threads=settings.threads)
+    pipe = BundlePipeline(bundle_path, threads=settings.threads, cache_prompts=False)  # end to end pays for encoding
     load_ms = pipe.load_ms
     bundle = pipe.bundle
     components = {}

@@ -39,14 +39,23 @@ class SessionPipeline:
     """The generation loop over any set of component sessions (a bundle's, or PyTorch modules').
 
     ``pipeline`` is a manifest's ``pipeline`` section; ``sessions`` maps component names to sessions.
+    ``cache_prompts`` keeps each prompt's text embedding for later calls: an evaluation run encodes
+    the empty negative prompt once instead of once per image. Timing runs turn it off, so that
+    every call pays for its text encoder as a device app with a new prompt would.
     """
 
     def __init__(
-        self, pipeline: dict[str, Any], sessions: dict[str, Session], tokenizer: PromptTokenizer | None
+        self,
+        pipeline: dict[str, Any],
+        sessions: dict[str, Session],
+        tokenizer: PromptTokenizer | None,
+        *,
+        cache_prompts: bool = True,
     ) -> None:
         self.pipeline = pipeline
         self.sessions = sessions
         self.tokenizer = tokenizer
+        self.cache_prompts = cache_prompts
         self._prompt_cache: dict[str, np.ndarray] = {}
 
     def missing_components(self) -> list[str]:
@@ -56,12 +65,15 @@ class SessionPipeline:
 
     # -- stages ------------------------------------------------------------------------------------
     def encode_prompt(self, prompt: str) -> np.ndarray:
-        """(1, L, D) encoder states; cached, since the empty negative prompt recurs on every call."""
-        if prompt not in self._prompt_cache:
-            assert self.tokenizer is not None
-            ids = self.tokenizer(prompt)
-            self._prompt_cache[prompt] = self.sessions["text_encoder"].run({"input_ids": ids})["encoder_hidden_states"]
-        return self._prompt_cache[prompt]
+        """(1, L, D) encoder states; kept per prompt when ``cache_prompts`` (see the class docstring)."""
+        if prompt in self._prompt_cache:
+            return self._prompt_cache[prompt]
+        assert self.tokenizer is not None
+        ids = self.tokenizer(prompt)
+        embedding = self.sessions["text_encoder"].run({"input_ids": ids})["encoder_hidden_states"]
+        if self.cache_prompts:
+            self._prompt_cache[prompt] = embedding
+        return embedding
 
     def scheduler(self, steps: int | None = None, name: str | None = None) -> Scheduler:
         """The bundle's sampler (or another over the same noise schedule) for ``steps`` steps."""
@@ -156,7 +168,9 @@ class SessionPipeline:
 class BundlePipeline(SessionPipeline):
     """A bundle opened on its runtime: sessions for every component, the bundle's tokenizer."""
 
-    def __init__(self, bundle: Bundle | str | Path, *, threads: int | None = None, verify: bool = True) -> None:
+    def __init__(
+        self, bundle: Bundle | str | Path, *, threads: int | None = None, verify: bool = True, cache_prompts: bool = True
+    ) -> None:
         self.bundle = bundle if isinstance(bundle, Bundle) else open_bundle(bundle, verify=verify)
         pipeline = self.bundle.pipeline
         opts = SessionOptions(precision=self.bundle.precision, threads=threads)
@@ -169,4 +183,4 @@ class BundlePipeline(SessionPipeline):
         if pipeline["tokenizer"]:
             tok = pipeline["tokenizer"]
             tokenizer = PromptTokenizer.from_file(self.bundle.path / tok["file"], tok["max_length"], tok["pad_id"])
-        super().__init__(pipeline, sessions, tokenizer)
+        super().__init__(pipeline, sessions, tokenizer, cache_prompts=cache_prompts)

@@ -51,6 +51,31 @@ def test_edgediff_worker_speaks_the_peer_protocol_on_a_tiny_bundle(bundle_for, t
     assert Image.open(png).size == (manifest["pipeline"]["width"], manifest["pipeline"]["height"])
 
 
+def test_eager_and_an_fp32_bundle_make_the_same_image_from_the_same_seed(tmp_path: Path) -> None:
+    """Every engine starts from the same noise, so quality differences are the engine's, not the sample's."""
+    import numpy as np
+    from PIL import Image
+
+    from edgediff.api import export_bundle
+    from edgediff.models.random_pipeline import write_random_pipeline
+    from tests.conftest import TINY
+
+    folder = write_random_pipeline(TINY, tmp_path / "tiny-sd")  # one folder (weights, tokenizer) for both engines
+    bundle = export_bundle(str(folder), "x86-cpu", tmp_path / "bundle").path
+    pipeline = json.loads((bundle / "manifest.json").read_text())["pipeline"]
+    generate = {"op": "generate", "prompt": "a red circle", "steps": 2, "seed": 3}
+    _run_worker("tools.bench.workers.edgediff_worker", ["--bundle", str(bundle), "--threads", "1"],
+                [generate | {"save": str(tmp_path / "edgediff.png")}])
+    _run_worker("tools.bench.workers.eager_worker",
+                ["--model-dir", str(folder), "--height", str(pipeline["height"]), "--width", str(pipeline["width"]),
+                 "--guidance-scale", str(pipeline["guidance_scale"]), "--threads", "1"],
+                [generate | {"save": str(tmp_path / "eager.png")}, generate | {"seed": 4, "save": str(tmp_path / "other.png")}])
+    edge, eager, other = (np.asarray(Image.open(tmp_path / f"{n}.png"), np.float32)
+                          for n in ("edgediff", "eager", "other"))
+    assert np.abs(edge - eager).mean() < 1.0  # uint8 levels: rounding apart
+    assert np.abs(eager - other).mean() > 10 * np.abs(edge - eager).mean() + 1.0  # the seed does matter
+
+
 def test_a_worker_that_cannot_start_answers_one_not_ready_line(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "tools.bench.workers.edgediff_worker", "--bundle", str(tmp_path),
                            "--threads", "1"], capture_output=True, text=True, timeout=120, cwd=REPO,

@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tools.bench.quantize import quality_targets
 from tools.bench.worker_process import REPO, EngineSpec, Worker
 
 PEER_WORKER = REPO / "tools" / "bench" / "peers" / "optimum_worker.py"
@@ -139,20 +140,26 @@ def model_folder(model: str, work: Path) -> Path:
     return Path(model).expanduser()
 
 
-def bundle_dir(model: str, target: str, precision: str, height: int, width: int, work: Path, calibration: int) -> Path:
-    """A bundle for this cell, exported on first use and reused while its manifest matches."""
+def bundle_dir(model: str, target: str, precision: str, height: int, width: int, work: Path,
+               options: dict[str, Any]) -> Path:
+    """A bundle for this cell, exported on first use and reused while its manifest matches.
+
+    ``options`` are the build's (calibration samples, quality target); a quality target names the
+    folder, so a bundle searched for one target is never reused for another.
+    """
     from edgediff.api import export_bundle
 
-    out = work / "bundles" / f"{_slug(model)}-{height}x{width}-{target}-{precision}"
+    drop = options.get("max_quality_drop")
+    out = work / "bundles" / (f"{_slug(model)}-{height}x{width}-{target}-{precision}"
+                              + ("" if drop is None else f"-drop{drop}"))
     if (out / "manifest.json").is_file():
         manifest = json.loads((out / "manifest.json").read_text())
-        found = (manifest["provenance"]["source"], manifest["pipeline"]["height"], manifest["pipeline"]["width"],
-                 manifest.get("precision", precision))
-        if found[:3] == (model, height, width):
+        found = (manifest["provenance"]["source"], manifest["pipeline"]["height"], manifest["pipeline"]["width"])
+        if found == (model, height, width):
             return out
     print(f"  exporting {out.name}", file=sys.stderr, flush=True)
     export_bundle(model, target, out, precision=precision, height=height, width=width, force=True,
-                  options={"calibration_samples": calibration, "quality_report": False})
+                  options={"quality_report": False, **options})
     return out
 
 
@@ -190,8 +197,12 @@ def plan_engines(args: argparse.Namespace, folder_fn: Any, geometry: dict[str, A
 
             def edge(name: str = name, target: str = target, precision: str = precision) -> dict:
                 start = time.perf_counter()
+                options: dict[str, Any] = {"calibration_samples": args.calibration_samples}
+                if precision in args.max_quality_drop:
+                    options |= {"max_quality_drop": args.max_quality_drop[precision],
+                                "quality_prompts": args.search_prompts}
                 out = bundle_dir(args.model, target, precision, geometry["height"], geometry["width"], args.work,
-                                 args.calibration_samples)
+                                 options)
                 spec_by_name[name].command = [sys.executable, "-m", "tools.bench.workers.edgediff_worker", "--bundle",
                                               str(out), "--threads", threads]
                 return {"bundle_export_s": round(time.perf_counter() - start, 1)}
@@ -289,8 +300,9 @@ def _quality(live: dict[str, tuple[Worker, dict[str, Any]]], args: argparse.Name
     from edgediff.eval import evaluate_images, load_prompt_set
     from edgediff.eval.evaluate import seeds_for
 
-    prompts = load_prompt_set("v1", args.quality_prompts)
-    seeds = seeds_for(len(prompts), 0)
+    offset = args.search_prompts  # held out: a quality-targeted bundle was searched on the prompts before it
+    prompts = load_prompt_set("v1", offset + args.quality_prompts)[offset:]
+    seeds = seeds_for(len(prompts), offset)
     scores: dict[str, dict[str, Any]] = {}
     for name, (worker, _) in live.items():
         if name in errors:
@@ -304,7 +316,7 @@ def _quality(live: dict[str, tuple[Worker, dict[str, Any]]], args: argparse.Name
             scores[name] = {"error": failed[:300]}
             continue
         images = np.stack([np.asarray(Image.open(folder / f"{i:03d}.png").convert("RGB")) for i in range(len(prompts))])
-        result = evaluate_images(images, prompts, 0)
+        result = evaluate_images(images, prompts, offset)
         scores[name] = {k: result[k] for k in ("adherence", "fd", "fd_floor", "prompts")}
         print(f"quality {name}: adherence {result['adherence']:.3f}, FD {result['fd']:.1f}", file=sys.stderr, flush=True)
     return scores
@@ -382,8 +394,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "model": args.model, "height": height, "width": width, "guidance_scale": guidance, "denoiser_batch": batch,
         "steps": args.steps, "rounds": args.rounds, "step_repeats": args.step_repeats, "threads": args.threads,
         "omp_wait_policy": args.omp_wait_policy, "timing_prompt": TIMING_PROMPT, "timed_s": round(timed_s, 1),
-        "quality": {"prompts": args.quality_prompts, "prompt_set": "v1", "steps": quality_steps,
-                    "seed": 0} if quality else None,
+        "quality": {"prompts": args.quality_prompts, "prompt_set": "v1", "first_prompt": args.search_prompts,
+                    "steps": quality_steps, "seed": args.search_prompts,
+                    "initial_noise": "numpy default_rng(seed), the same for every engine",
+                    "edgediff_quality_targets": args.max_quality_drop} if quality else None,
         "baseline": BASELINE, "fastest_peer": fastest,
         "gflop_per_step_by_batch": {str(b): f / 1e9 for b, f in flops_by_batch.items()},
         "peak": peak, "theoretical_peak": theoretical_avx2_peak(args.threads),
@@ -402,6 +416,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--engines", nargs="+", help="only engines matching these patterns (e.g. 'edgediff-*')")
     parser.add_argument("--quality-prompts", type=int, default=32, help="images per engine for quality; 0: none")
     parser.add_argument("--calibration-samples", type=int, default=32, help="edgediff int8 calibration")
+    parser.add_argument("--max-quality-drop", nargs="*", default=[], metavar="PRECISION=DROP",
+                        help="build edgediff PRECISION with this adherence target (zoo models), e.g. int8=0.01: "
+                             "the bundle keeps its most sensitive layers in float until it meets it")
+    parser.add_argument("--search-prompts", type=int, default=64,
+                        help="prompts the quality search generates (past them, --quality-prompts scores)")
     parser.add_argument("--omp-wait-policy", default="passive", choices=("passive", "active", "default"))
     parser.add_argument("--settle", type=float, default=0.2, help="seconds of pause before each engine's turn")
     parser.add_argument("--timeout", type=float, default=600, help="seconds one command may take")
@@ -412,6 +431,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--docs", type=Path, default=Path("docs/benchmarks.md"), help="the page regenerated")
     args = parser.parse_args(argv)
     args.work = args.work.expanduser()
+    args.max_quality_drop = quality_targets(args.max_quality_drop)
     for name in ("rounds", "step_repeats", "threads"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")

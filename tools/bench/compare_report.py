@@ -61,8 +61,16 @@ def markdown(result: dict[str, Any]) -> str:
         q = result["quality"]
         floor = next((e["quality"]["fd_floor"] for e in result["engines"].values() if "fd_floor" in e.get("quality", {})),
                      None)
-        lines.append(f"Quality: {q['prompts']} prompts of set {q['prompt_set']}, {q['steps']} steps, seeds {q['seed']}.., "
-                     f"outside the timed rounds; FD floor (real vs real renders) {_num(floor)}.")
+        first = q.get("first_prompt", 0)
+        words = (f"Quality: {q['prompts']} prompts of set {q['prompt_set']} (from prompt {first}), {q['steps']} steps, "
+                 f"seeds {q['seed']}.., outside the timed rounds; FD floor (real vs real renders) {_num(floor)}.")
+        if q.get("initial_noise"):
+            words += f" Initial noise: {q['initial_noise']}."
+        if q.get("edgediff_quality_targets"):
+            targets = ", ".join(f"{p} ≤ {d:g}" for p, d in q["edgediff_quality_targets"].items())
+            words += (f" edgediff bundles built with an adherence-drop target ({targets}), searched on prompts "
+                      f"0-{first - 1}: held out from the scored ones.")
+        lines.append(words)
     load = result["loadavg"]
     lines.append(f"Load average (1/5/15 min): {load.get('before_rounds')} before the rounds, "
                  f"{load.get('after_rounds')} after; OMP_WAIT_POLICY {result['omp_wait_policy']}.")

@@ -203,11 +203,18 @@ def _speed_markdown(result: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _precision_value(item: str) -> tuple[str, float]:
-    precision, sep, value = item.partition("=")
-    if not sep:
-        raise SystemExit(f"error: --max-quality-drop takes PRECISION=DROP (e.g. int8=0.01), got {item!r}")
-    return precision, float(value)
+def quality_targets(items: list[str]) -> dict[str, float]:
+    """``--max-quality-drop`` words (``int8=0.01``) as {precision: drop}; a malformed word exits with one line."""
+    targets: dict[str, float] = {}
+    for item in items:
+        precision, sep, value = item.partition("=")
+        try:
+            targets[precision] = float(value) if sep and precision else float("nan")
+        except ValueError:
+            targets[precision] = float("nan")
+        if targets[precision] != targets[precision]:  # NaN: not PRECISION=NUMBER
+            raise SystemExit(f"error: --max-quality-drop takes PRECISION=DROP (e.g. int8=0.01), got {item!r}")
+    return targets
 
 
 def main() -> None:
@@ -233,7 +240,7 @@ def main() -> None:
     parser.add_argument("--per-round", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
-    args.max_quality_drop = dict(_precision_value(item) for item in args.max_quality_drop)
+    args.max_quality_drop = quality_targets(args.max_quality_drop)
     args.bundles.mkdir(parents=True, exist_ok=True)
     args.out.mkdir(parents=True, exist_ok=True)
     result = run_zoo(args) if args.part == "zoo" else run_speed(args)

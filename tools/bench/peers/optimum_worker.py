@@ -26,6 +26,11 @@ warm-up generation of 1 step. Then it answers one JSON line per command read fro
     {"op": "quit"}                 -> exits
     anything that fails            -> {"error": "<type>: <message>"}, and the worker reads on
 
+Every engine starts ``generate`` from the same initial noise: ``initial_latents(seed)``, numpy's
+``default_rng(seed)`` standard normal in the latent shape, which is how edgediff bundles draw it.
+Same noise, same prompt: fp32 engines make the same image, so a quality gap between engines is the
+engine's and not two samples of the noise.
+
 Everything else (library logs, progress bars, stray prints) goes to stderr: the worker keeps the
 real stdout for the protocol and points file descriptor 1 at stderr before importing anything.
 """
@@ -78,6 +83,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="above 1 the pipeline runs classifier-free guidance: denoiser batch 2")
     parser.add_argument("--threads", type=int, required=True)
     return parser.parse_args(argv)
+
+
+def latent_shape(model_dir: Path, height: int, width: int) -> tuple[int, int, int, int]:
+    """(1, C, H/f, W/f) from the folder's denoiser and VAE configs, for UNet and transformer pipelines alike."""
+    denoiser = next(model_dir / d / "config.json" for d in ("unet", "transformer")
+                    if (model_dir / d / "config.json").is_file())
+    channels = int(json.loads(denoiser.read_text())["in_channels"])
+    vae = json.loads((model_dir / "vae" / "config.json").read_text())
+    factor = 2 ** (len(vae["block_out_channels"]) - 1)
+    return (1, channels, height // factor, width // factor)
+
+
+def initial_latents(seed: int, shape: tuple[int, ...]) -> Any:
+    """The unit-Gaussian starting noise every engine uses for ``seed`` (a float32 torch tensor)."""
+    import numpy as np
+    import torch
+
+    return torch.from_numpy(np.random.default_rng(seed).standard_normal(shape, dtype=np.float32))
 
 
 class Protocol:
@@ -259,14 +282,13 @@ class Session:
         self.pipe = pipe
         self.args = args
         self.denoiser = pipe.unet if getattr(pipe, "unet", None) is not None else pipe.transformer
+        self.latent_shape = latent_shape(args.model_dir, args.height, args.width)
         self.step_inputs = self._capture_step_inputs()
 
     def _run(self, prompt: str, steps: int, seed: int) -> Any:
-        import torch
-
         return self.pipe(prompt=prompt, num_inference_steps=steps, guidance_scale=self.args.guidance_scale,
                          height=self.args.height, width=self.args.width,
-                         generator=torch.Generator().manual_seed(seed)).images[0]
+                         latents=initial_latents(seed, self.latent_shape)).images[0]
 
     def _capture_step_inputs(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """One 1-step generation (it warms the engine too), recording the denoiser's first call.

@@ -49,7 +49,7 @@ class BundleSession:
 
         from edgediff.runtimes.pipeline import BundlePipeline
 
-        self.pipe = BundlePipeline(bundle_dir, threads=threads)
+        self.pipe = BundlePipeline(bundle_dir, threads=threads, cache_prompts=False)  # the peers encode every call
         bundle = self.pipe.bundle
         component = bundle.components["denoiser"]
         samples = np.load(bundle.path / component["parity"]["samples"])
