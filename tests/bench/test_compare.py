@@ -172,8 +172,10 @@ def test_docs_page_is_regenerated_from_every_compare_json(tmp_path: Path) -> Non
     compare_report.write(_result("zoo:shapes-unet"), out / "compare_zoo_shapes-unet_64x64")
     compare_report.write(_result("config:sd-turbo"), out / "compare_config_sd-turbo_256x256")
     assert {p.suffix for p in out.iterdir()} == {".json", ".md", ".svg"}
+    (out / "gpu_quant_step.md").write_text("| model | share of bf16 peak |\n|---|---:|\n| `config:sd15` | 27% |\n")
     page = compare_report.write_docs(out, tmp_path / "docs" / "benchmarks.md").read_text()
     assert page.index("## config:sd-turbo") < page.index("## zoo:shapes-unet")  # sorted by file name
+    assert page.index("## zoo:shapes-unet") < page.index("## H100") < page.index("| `config:sd15` | 27% |")
     assert "(benchmarks/compare_zoo_shapes-unet_64x64.svg)" in page and "python -m tools.bench docs" in page
 
 
