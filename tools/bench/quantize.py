@@ -37,8 +37,9 @@ ZOO_PRECISIONS = ("fp32", "int8", "int4w")
 def _bundle(model: str, target: str, precision: str, root: Path, **kw: Any) -> Path:
     from edgediff.api import export_bundle
 
-    drop = kw.get("options", {}).get("max_quality_drop")
-    target_words = "" if drop is None else f"-drop{drop}"
+    options = kw.get("options", {})
+    drop, fraction = options.get("max_quality_drop"), options.get("max_fallback_fraction", 0.25)
+    target_words = "" if drop is None else f"-drop{drop}" + ("" if fraction == 0.25 else f"-float{fraction}")
     out = root / f"{model.replace(':', '_')}-{kw.get('height', 'native')}-{target}-{precision}{target_words}"
     if not (out / "manifest.json").is_file():
         print(f"building {out.name}", flush=True)
@@ -72,6 +73,7 @@ def run_zoo(args: argparse.Namespace) -> dict[str, Any]:
                                "quality_prompts": args.quality_prompts, "quality_report": args.build_report}
                     if precision in args.max_quality_drop:
                         options["max_quality_drop"] = args.max_quality_drop[precision]
+                        options["max_fallback_fraction"] = args.max_fallback_fraction
                     bundle = _bundle(model, target, precision, args.bundles, options=options)
                     pipe = BundlePipeline(bundle)
                     timings: list[dict[str, float]] = []
@@ -107,7 +109,8 @@ def run_zoo(args: argparse.Namespace) -> dict[str, Any]:
             row["compression_vs_fp32"] = fp32["denoiser_bytes"] / row["denoiser_bytes"]
             row["adherence_drop_vs_fp32"] = fp32["adherence"] - row["adherence"]
     return {"part": "zoo", "prompts": len(prompts), "eval_offset": args.eval_offset,
-            "quality_targets": {"max_quality_drop": args.max_quality_drop, "quality_prompts": args.quality_prompts},
+            "quality_targets": {"max_quality_drop": args.max_quality_drop, "quality_prompts": args.quality_prompts,
+                                "max_fallback_fraction": args.max_fallback_fraction},
             "teacher": "each target's fp32 bundle (same prompts and noise)",
             "torch_teacher": teachers, "rows": rows, "host": _host()}
 
@@ -231,6 +234,8 @@ def main() -> None:
     parser.add_argument("--max-quality-drop", nargs="*", default=[], metavar="PRECISION=DROP",
                         help="build PRECISION with this adherence target, e.g. int8=0.01 int4w=0.03")
     parser.add_argument("--quality-prompts", type=int, default=16, help="prompts the quality search generates")
+    parser.add_argument("--max-fallback-fraction", type=float, default=0.25,
+                        help="most of the denoiser's layers the quality search may keep in float")
     parser.add_argument("--calibration-samples", type=int, default=32)
     parser.add_argument("--build-report", action="store_true", help="also write each bundle's build-time report")
     parser.add_argument("--torch-teacher", action="store_true", help="also score the PyTorch fp32 model")
