@@ -11,7 +11,10 @@ runs ``step`` ``--step-repeats`` times and ``generate`` once per ``--steps`` cou
 engine: medians, and speedups as the median over rounds of the per-round ratio, so load that
 drifts during the run hits both sides of a ratio alike. Quality (zoo models): each engine generates
 ``--quality-prompts`` images at the model's default steps after the timed rounds, scored by the
-evaluator.
+evaluator. Every engine starts each image from the same initial noise (``initial_latents``), so the
+fp32 engines make the same images and a gap in adherence is the engine's. The scored prompts start
+past the first ``--search-prompts``, which an edgediff bundle built with ``--max-quality-drop``
+searched its float layers on: the score is held out from the search.
 
 Workers get ``OMP_WAIT_POLICY=PASSIVE`` unless ``--omp-wait-policy`` says otherwise: on shared
 cores OpenMP's spin-waiting makes 2-thread torch up to 40x slower (a shapes-unet step measured
