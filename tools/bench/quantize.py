@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from edgediff.quantize.quality import QualityTarget
+
 TARGETS = ("x86-cpu", "intel-cpu", "arm64-cpu")
 ZOO_MODELS = ("zoo:shapes-unet", "zoo:shapes-dit")
 ZOO_PRECISIONS = ("fp32", "int8", "int4w")
@@ -38,8 +40,9 @@ def _bundle(model: str, target: str, precision: str, root: Path, **kw: Any) -> P
     from edgediff.api import export_bundle
 
     options = kw.get("options", {})
-    drop, fraction = options.get("max_quality_drop"), options.get("max_fallback_fraction", 0.25)
-    target_words = "" if drop is None else f"-drop{drop}" + ("" if fraction == 0.25 else f"-float{fraction}")
+    default = QualityTarget.max_fallback_fraction
+    drop, fraction = options.get("max_quality_drop"), options.get("max_fallback_fraction", default)
+    target_words = "" if drop is None else f"-drop{drop}" + ("" if fraction == default else f"-float{fraction}")
     out = root / f"{model.replace(':', '_')}-{kw.get('height', 'native')}-{target}-{precision}{target_words}"
     if not (out / "manifest.json").is_file():
         print(f"building {out.name}", flush=True)
@@ -210,13 +213,13 @@ def quality_targets(items: list[str]) -> dict[str, float]:
     """``--max-quality-drop`` words (``int8=0.01``) as {precision: drop}; a malformed word exits with one line."""
     targets: dict[str, float] = {}
     for item in items:
-        precision, sep, value = item.partition("=")
+        precision, _, value = item.partition("=")
         try:
-            targets[precision] = float(value) if sep and precision else float("nan")
+            if not precision:
+                raise ValueError(item)
+            targets[precision] = float(value)
         except ValueError:
-            targets[precision] = float("nan")
-        if targets[precision] != targets[precision]:  # NaN: not PRECISION=NUMBER
-            raise SystemExit(f"error: --max-quality-drop takes PRECISION=DROP (e.g. int8=0.01), got {item!r}")
+            raise SystemExit(f"error: --max-quality-drop takes PRECISION=DROP (e.g. int8=0.01), got {item!r}") from None
     return targets
 
 
@@ -234,7 +237,7 @@ def main() -> None:
     parser.add_argument("--max-quality-drop", nargs="*", default=[], metavar="PRECISION=DROP",
                         help="build PRECISION with this adherence target, e.g. int8=0.01 int4w=0.03")
     parser.add_argument("--quality-prompts", type=int, default=16, help="prompts the quality search generates")
-    parser.add_argument("--max-fallback-fraction", type=float, default=0.25,
+    parser.add_argument("--max-fallback-fraction", type=float, default=QualityTarget.max_fallback_fraction,
                         help="most of the denoiser's layers the quality search may keep in float")
     parser.add_argument("--calibration-samples", type=int, default=32)
     parser.add_argument("--build-report", action="store_true", help="also write each bundle's build-time report")
