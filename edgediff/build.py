@@ -193,6 +193,16 @@ def _export_and_open(prepared: _Prepared, target: Target, request: ExportRequest
     return entry, session
 
 
+def screens_trials(target: Target) -> bool:
+    """Whether the target's exporter can run a search trial cheaply (``trial_session``: no files written)."""
+    return hasattr(get_exporter(target.format), "trial_session")
+
+
+def screening_session(target: Target, request: ExportRequest) -> Any:
+    """A session for screening one fallback-search trial; only for targets where ``screens_trials``."""
+    return get_exporter(target.format).trial_session(request)
+
+
 def _runtime_failure(target: Target, name: str, exc: Exception) -> ExportError:
     message = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
     return ExportError(

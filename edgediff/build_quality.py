@@ -71,7 +71,12 @@ def choose_fallback_layers(
     export_trial: TrialExport,
     progress: Progress,
     component: str = "denoiser",
+    screen: TrialExport | None = None,
 ) -> FallbackChoice:
+    """``export_trial`` runs a trial on the target's runtime. ``screen``, where the format has one, runs
+    it cheaper (the quantized graph unlowered): a trial that misses on the screen is rejected there, one
+    that meets it is confirmed by ``export_trial`` before it is chosen, since rounding on the runtime can
+    flip a borderline prompt."""
     from edgediff.quantize.sensitivity import sensitivity_from_outputs
 
     progress(f"{component}: measuring per-layer sensitivity on {len(sensitivity_inputs)} calibration feeds")
@@ -81,16 +86,23 @@ def choose_fallback_layers(
     max_fallback = math.floor(target.max_fallback_fraction * len(candidates))
     trials: list[dict[str, Any]] = []
 
-    def quality_of(ignored: Sequence[str]) -> float:
+    def measure(run_trial: TrialExport, ignored: Sequence[str], on: str) -> float:
         with tempfile.TemporaryDirectory(prefix="edgediff-trial-") as tmp:
-            session = export_trial(tuple(ignored), Path(tmp))
+            session = run_trial(tuple(ignored), Path(tmp))
             measured = probe.measure(session)
             del session
         margin = target.margin(measured)
-        trials.append({"kept_in_float": len(ignored), "margin": margin, **_brief(measured)})
-        progress(f"{component}: {len(ignored)} layer(s) in float -> {_describe(measured)} "
+        trials.append({"kept_in_float": len(ignored), "on": on, "margin": margin, **_brief(measured)})
+        progress(f"{component}: {len(ignored)} layer(s) in float, {on} -> {_describe(measured)} "
                  f"({'meets' if margin >= 0 else 'misses'} {target.describe()})")
         return margin
+
+    def quality_of(ignored: Sequence[str]) -> float:
+        if screen is not None:
+            margin = measure(screen, ignored, "screened unlowered")
+            if margin < 0:
+                return margin
+        return measure(export_trial, ignored, "on the runtime")
 
     result = search_fallback_layers(candidates, quality_of, 0.0, ranked, max_fallback)
     choice = FallbackChoice(result.ignored, result, tuple(trials), len(candidates), ranked)
@@ -113,7 +125,8 @@ def _describe(measured: dict[str, Any]) -> str:
 
 def _unmet_message(component: str, scheme: Any, target: QualityTarget, choice: FallbackChoice,
                    tried: Sequence[str]) -> str:
-    best = max(choice.trials, key=lambda t: t["margin"])
+    confirmed = [t for t in choice.trials if t["on"] == "on the runtime"]  # a screen's pass may not survive
+    best = max(confirmed or choice.trials, key=lambda t: t["margin"])
     shown = ", ".join(tried[:8]) + (f" (+{len(tried) - 8} more)" if len(tried) > 8 else "")
     return (
         f"{scheme.name} cannot meet {target.describe()} for the {component}: the best of {len(choice.trials)} trials "

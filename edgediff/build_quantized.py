@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from edgediff.build import Progress, _export_and_open, _Prepared, sampling_recipe
+from edgediff.build import Progress, _export_and_open, _Prepared, sampling_recipe, screening_session, screens_trials
 from edgediff.build_quality import SENSITIVITY_FEEDS, choose_fallback_layers, quality_report, size_bytes, spread
 from edgediff.bundle.manifest import file_records
 from edgediff.models.types import Model
@@ -77,13 +77,19 @@ class QuantizedBuild:
         inputs = [tuple(torch.from_numpy(f[s.name]) for s in prepared.specs) for f in spread(feeds[:-1] or feeds, SENSITIVITY_FEEDS)]
         always = self.settings["keep_float"]
 
+        def request(ignored: tuple[str, ...], out_dir: Path) -> Any:
+            return prepared.request(out_dir, ignored=(*always, *(n for n in ignored if n not in always)))
+
         def export_trial(ignored: tuple[str, ...], out_dir: Path) -> Any:
-            request = prepared.request(out_dir, ignored=(*always, *(n for n in ignored if n not in always)))
-            return _export_and_open(prepared, self.target, request)[1]
+            return _export_and_open(prepared, self.target, request(ignored, out_dir))[1]
+
+        def screen_trial(ignored: tuple[str, ...], out_dir: Path) -> Any:
+            return screening_session(self.target, request(ignored, out_dir))
 
         assert prepared.quantization is not None
         choice = choose_fallback_layers(prepared.module, inputs or [prepared.example], prepared.quantization.scheme,
-                                        probe, quality, export_trial, self.progress, prepared.name)
+                                        probe, quality, export_trial, self.progress, prepared.name,
+                                        screen=screen_trial if screens_trials(self.target) else None)
         ignored = (*always, *(n for n in choice.ignored if n not in always))
         return ignored, choice.to_json(quality)
 

@@ -35,7 +35,13 @@ class ExportRequest:
 
 
 class Exporter(Protocol):
-    """Writes a component's files and returns the entry file (the one a runtime opens)."""
+    """Writes a component's files and returns the entry file (the one a runtime opens).
+
+    An exporter may also define ``trial_session(request) -> Session``: the quantized graph run without
+    writing the format, for the fallback search's trials. Only formats whose serialization dominates a
+    trial and whose quantized reference graph computes what the runtime computes define it (see
+    ``ExecuTorchExporter``); ``trial_session`` below falls back to export-and-open for the others.
+    """
 
     format: str
     runtime: str

@@ -13,6 +13,7 @@ import torch  # this module is imported only when an ExecuTorch export runs
 
 from edgediff.errors import ExportError
 from edgediff.export.base import EXPORTERS, ExportRequest
+from edgediff.runtimes.torch_session import TorchSession
 
 MODEL_FILE = "model.pte"
 
@@ -35,21 +36,10 @@ class ExecuTorchExporter:
     runtime = "executorch"
 
     def export(self, request: ExportRequest) -> Path:
-        import copy
-
         from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
         from executorch.exir import to_edge_transform_and_lower
 
-        module = request.module
-        if request.precision == "fp16":
-            module = HalfPrecision(copy.deepcopy(module))
-        elif request.quantization is not None:
-            from edgediff.quantize.pt2e_xnnpack import quantize_for_xnnpack
-
-            q = request.quantization
-            module = quantize_for_xnnpack(
-                module, request.example_inputs, q.scheme, q.calibration, q.ignored, input_names=request.input_names
-            )
+        module = _module_to_lower(request)
         try:
             with torch.no_grad():
                 exported = torch.export.export(module, request.example_inputs)
@@ -66,3 +56,35 @@ class ExecuTorchExporter:
         names = {"inputs": list(request.input_names), "outputs": list(request.output_names)}
         path.with_suffix(".io.json").write_text(json.dumps(names))
         return path
+
+    def trial_session(self, request: ExportRequest) -> TorchSession:
+        """The quantized module before lowering, run by PyTorch: one trial of the fallback search.
+
+        On a UNet, lowering to XNNPACK and serializing take most of a trial, and the search runs up to
+        eight. The PT2E graph already holds the scales and zero points XNNPACK will use, and its
+        quantize/dequantize ops compute what the int8 kernels compute up to rounding
+        (tests/quantize/test_quantize_executorch.py bounds the difference), so trials rank the same; the
+        chosen layers are still lowered, and the bundle's quality report is measured on ExecuTorch.
+        """
+        module = _module_to_lower(request)
+        if isinstance(module, torch.fx.GraphModule):  # PT2E's output refuses .eval() unless told it may
+            from torchao.quantization.pt2e import allow_exported_model_train_eval
+
+            allow_exported_model_train_eval(module)
+        return TorchSession(module, request.input_names, request.output_names)
+
+
+def _module_to_lower(request: ExportRequest) -> torch.nn.Module:
+    """The module as XNNPACK receives it: half precision, quantized (PT2E / torchao), or as given."""
+    import copy
+
+    if request.precision == "fp16":
+        return HalfPrecision(copy.deepcopy(request.module))
+    if request.quantization is None:
+        return request.module
+    from edgediff.quantize.pt2e_xnnpack import quantize_for_xnnpack
+
+    q = request.quantization
+    return quantize_for_xnnpack(
+        request.module, request.example_inputs, q.scheme, q.calibration, q.ignored, input_names=request.input_names
+    )

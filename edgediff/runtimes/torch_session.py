@@ -14,7 +14,8 @@ import torch
 
 class TorchSession:
     def __init__(self, module: torch.nn.Module, input_names: tuple[str, ...], output_names: tuple[str, ...]) -> None:
-        self.module = module.eval()
+        module.eval()  # not chained: an exported graph's patched eval() returns None
+        self.module = module
         self.input_names = input_names
         self.output_names = output_names
 
