@@ -23,10 +23,12 @@ TARGETS = ("x86-cpu", "intel-cpu", "arm64-cpu")
 
 @pytest.mark.parametrize("target", TARGETS)
 def test_int8_zoo_bundle_keeps_adherence_within_one_point(target: str, tmp_path: Path) -> None:
+    """With the scheme's default 64 calibration samples: at 16, XNNPACK's per-tensor activation ranges
+    lost a small star on a white background in every trial, even with 33 layers kept in float."""
     out = tmp_path / "bundle"
     runner = CliRunner()
     built = runner.invoke(main, ["export", "zoo:shapes-unet", "--target", target, "--precision", "int8", "-o", str(out),
-                                 "--calibration-samples", "16", "--max-quality-drop", "0.01", "--quality-prompts", "16"])
+                                 "--max-quality-drop", "0.01", "--quality-prompts", "16"])
     assert built.exit_code == 0, built.output
     assert "quality vs fp32: PSNR" in built.output
     manifest = json.loads((out / "manifest.json").read_text())
