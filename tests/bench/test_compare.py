@@ -85,6 +85,27 @@ def test_a_worker_that_cannot_start_answers_one_not_ready_line(tmp_path: Path) -
     assert done.returncode == 1 and message["ready"] is False and "\n" not in message["error"]
 
 
+def test_restarted_engines_run_one_at_a_time_and_still_answer_every_turn(bundle_for, tmp_path: Path) -> None:
+    """Not resident: no engine process outlives its turn, so a dozen SD-scale engines never share memory."""
+    from tools.bench.worker_process import EngineSpec, EngineTurns
+
+    command = [sys.executable, "-m", "tools.bench.workers.edgediff_worker", "--bundle", str(bundle_for("x86-cpu")),
+               "--threads", "1"]
+    engines = EngineTurns(False, tmp_path / "logs", compare.worker_env("passive"), ready_timeout=120)
+    assert engines.start(EngineSpec("a", "edgediff", command=command), {"bundle_export_s": 1.0}) is None
+    assert engines.start(EngineSpec("broken", "edgediff", command=[*command[:-3], str(tmp_path), "--threads", "1"]),
+                         {}) is not None
+    assert list(engines.ready) == ["a"] and engines.ready["a"]["bundle_export_s"] == 1.0
+    seen = []
+    for _ in range(2):
+        with engines.turn("a") as worker:
+            assert worker.ask({"op": "step"}, 60)["ms"] > 0
+            seen.append(worker.proc)
+    assert seen[0] is not seen[1] and all(proc.poll() is not None for proc in seen)
+    assert (tmp_path / "logs" / "a.log").is_file()
+    engines.close()
+
+
 def test_median_ratio_is_the_median_of_per_round_ratios_over_rounds_both_ran() -> None:
     base = [100.0, 200.0, None, 90.0]
     other = [50.0, 50.0, 10.0, 90.0]

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from tools.bench.quantize import quality_targets
-from tools.bench.worker_process import REPO, EngineSpec, Worker
+from tools.bench.worker_process import REPO, EngineSpec, EngineTurns
 
 PEER_WORKER = REPO / "tools" / "bench" / "peers" / "optimum_worker.py"
 BASELINE = "pytorch-eager-fp32"
@@ -200,7 +200,8 @@ def plan_engines(args: argparse.Namespace, folder_fn: Any, geometry: dict[str, A
 
             def edge(name: str = name, target: str = target, precision: str = precision) -> dict:
                 start = time.perf_counter()
-                options: dict[str, Any] = {"calibration_samples": args.calibration_samples}
+                options: dict[str, Any] = ({} if args.calibration_samples is None
+                                           else {"calibration_samples": args.calibration_samples})
                 if precision in args.max_quality_drop:
                     options |= {"max_quality_drop": args.max_quality_drop[precision],
                                 "quality_prompts": args.search_prompts}
@@ -247,9 +248,9 @@ def _loadavg() -> list[float]:
 
 
 def _start(specs: list[EngineSpec], args: argparse.Namespace, env: dict[str, str],
-           skipped: dict[str, str]) -> dict[str, tuple[Worker, dict[str, Any]]]:
+           skipped: dict[str, str]) -> EngineTurns:
     """Prepare and start each engine in turn (one export at a time); keep those whose ready line says so."""
-    live: dict[str, tuple[Worker, dict[str, Any]]] = {}
+    engines = EngineTurns(not args.restart_engines, args.work / "logs", env, args.ready_timeout)
     for spec in specs:
         print(f"starting {spec.name}", file=sys.stderr, flush=True)
         try:
@@ -257,29 +258,29 @@ def _start(specs: list[EngineSpec], args: argparse.Namespace, env: dict[str, str
         except Exception as exc:  # no venv, a failed bundle export: recorded, the run goes on
             skipped[spec.name] = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
             continue
-        worker = Worker(spec, args.work / "logs" / f"{spec.name}.log", env)
-        ready = worker.read(args.ready_timeout)
-        if not ready.get("ready"):
-            skipped[spec.name] = str(ready.get("error", "not ready"))[:300]
-            worker.close()
-            continue
-        live[spec.name] = (worker, {**ready, **facts})
-    return live
+        why_not = engines.start(spec, facts)
+        if why_not:
+            skipped[spec.name] = why_not[:300]
+    return engines
 
 
-def _timed_rounds(live: dict[str, tuple[Worker, dict[str, Any]]], args: argparse.Namespace,
+def _timed_rounds(engines: EngineTurns, args: argparse.Namespace,
                   errors: dict[str, str]) -> dict[str, list[dict[str, Any] | None]]:
-    rounds: dict[str, list[dict[str, Any] | None]] = {name: [] for name in live}
+    names = list(engines.ready)
+    rounds: dict[str, list[dict[str, Any] | None]] = {name: [] for name in names}
     for r in range(args.rounds):
-        for name in rotated(list(live), r):
+        for name in rotated(names, r):
             if name in errors:
                 rounds[name].append(None)
                 continue
-            worker = live[name][0]
-            time.sleep(args.settle)  # the previous engine's threads go idle first
-            answers = [worker.ask({"op": "step"}, args.timeout) for _ in range(args.step_repeats)]
-            answers += [worker.ask({"op": "generate", "prompt": TIMING_PROMPT, "steps": n, "seed": r, "save": None},
-                                   args.timeout) for n in args.steps]
+            try:
+                with engines.turn(name) as worker:
+                    time.sleep(args.settle)  # the previous engine's threads go idle first
+                    answers = [worker.ask({"op": "step"}, args.timeout) for _ in range(args.step_repeats)]
+                    answers += [worker.ask({"op": "generate", "prompt": TIMING_PROMPT, "steps": n, "seed": r,
+                                            "save": None}, args.timeout) for n in args.steps]
+            except RuntimeError as exc:
+                answers = [{"error": str(exc)}]
             failed = next((a["error"] for a in answers if "error" in a), None)
             if failed:
                 errors[name] = f"round {r + 1}: {failed}"[:300]
@@ -289,12 +290,12 @@ def _timed_rounds(live: dict[str, tuple[Worker, dict[str, Any]]], args: argparse
                                  "e2e_ms": {str(n): a["ms"] for n, a in zip(args.steps, answers[args.step_repeats:],
                                                                             strict=True)}})
         print(f"round {r + 1}/{args.rounds}: " + ", ".join(
-            f"{n} {statistics.median(rounds[n][-1]['step_ms']):.1f}" for n in live if rounds[n][-1]) + " ms/step",
+            f"{n} {statistics.median(rounds[n][-1]['step_ms']):.1f}" for n in names if rounds[n][-1]) + " ms/step",
             file=sys.stderr, flush=True)
     return rounds
 
 
-def _quality(live: dict[str, tuple[Worker, dict[str, Any]]], args: argparse.Namespace, steps: int,
+def _quality(engines: EngineTurns, args: argparse.Namespace, steps: int,
              errors: dict[str, str]) -> dict[str, dict[str, Any]]:
     """Each engine's ``--quality-prompts`` images at the model's default steps, scored by the evaluator."""
     import numpy as np
@@ -307,13 +308,17 @@ def _quality(live: dict[str, tuple[Worker, dict[str, Any]]], args: argparse.Name
     prompts = load_prompt_set("v1", offset + args.quality_prompts)[offset:]
     seeds = seeds_for(len(prompts), offset)
     scores: dict[str, dict[str, Any]] = {}
-    for name, (worker, _) in live.items():
+    for name in engines.ready:
         if name in errors:
             continue
         folder = args.work / "quality" / _slug(args.model) / name
-        answers = [worker.ask({"op": "generate", "prompt": p, "steps": steps, "seed": s,
-                               "save": str(folder / f"{i:03d}.png")}, args.timeout)
-                   for i, (p, s) in enumerate(zip(prompts, seeds, strict=True))]
+        try:
+            with engines.turn(name) as worker:
+                answers = [worker.ask({"op": "generate", "prompt": p, "steps": steps, "seed": s,
+                                       "save": str(folder / f"{i:03d}.png")}, args.timeout)
+                           for i, (p, s) in enumerate(zip(prompts, seeds, strict=True))]
+        except RuntimeError as exc:
+            answers = [{"error": str(exc)}]
         failed = next((a["error"] for a in answers if "error" in a), None)
         if failed:
             scores[name] = {"error": failed[:300]}
@@ -353,50 +358,49 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     skipped: dict[str, str] = {}
     errors: dict[str, str] = {}
     env = worker_env(args.omp_wait_policy)
-    live = _start(specs, args, env, skipped)
+    engines = _start(specs, args, env, skipped)
     try:
         loadavg["before_peak"] = _loadavg()
         peak = measure_matmul_peak(args.threads)
         engine_flops: dict[str, float] = {}
-        for name, (_, ready) in live.items():
+        for name, ready in engines.ready.items():
             shapes = ready.get("step_inputs", {})
             first = next((v for v in shapes.values() if v), [batch])
             b = int(first[0])
             if b not in flops_by_batch:
                 flops_by_batch[b] = count_flops(args.model, height, width, b)
             engine_flops[name] = flops_by_batch[b]
-            live[name][1]["denoiser_batch"] = b
+            ready["denoiser_batch"] = b
         loadavg["before_rounds"] = _loadavg()
         started = time.perf_counter()
-        rounds = _timed_rounds(live, args, errors)
+        rounds = _timed_rounds(engines, args, errors)
         timed_s = time.perf_counter() - started
         loadavg["after_rounds"] = _loadavg()
         quality: dict[str, dict[str, Any]] = {}
         quality_steps = load_model(args.model).defaults.steps
         if args.quality_prompts and args.model.startswith("zoo:"):
-            quality = _quality(live, args, quality_steps, errors)
+            quality = _quality(engines, args, quality_steps, errors)
         loadavg["end"] = _loadavg()
     finally:
-        for worker, _ in live.values():
-            worker.close()
+        engines.close()
 
     results, fastest = summarize(rounds, kinds, args.steps, engine_flops, peak["measured_peak_gflops"])
-    engines: dict[str, Any] = {}
-    for name, (_, ready) in live.items():
+    per_engine: dict[str, Any] = {}
+    for name, ready in engines.ready.items():
         keep = ("settings", "versions", "load_s", "export_s", "bundle_export_s", "step_inputs", "denoiser_batch")
-        engines[name] = {"kind": kinds[name], **{k: ready[k] for k in keep if k in ready}, **results[name],
-                         "rounds": rounds[name]}
+        per_engine[name] = {"kind": kinds[name], **{k: ready[k] for k in keep if k in ready}, **results[name],
+                            "rounds": rounds[name]}
         if name in errors:
-            engines[name]["error"] = errors[name]
+            per_engine[name]["error"] = errors[name]
         if name in quality:
-            engines[name]["quality"] = quality[name]
+            per_engine[name]["quality"] = quality[name]
     return {
         "benchmark": "compare",
         "command": "python -m tools.bench compare " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["compare"]
                                                                else sys.argv[1:]),
         "model": args.model, "height": height, "width": width, "guidance_scale": guidance, "denoiser_batch": batch,
         "steps": args.steps, "rounds": args.rounds, "step_repeats": args.step_repeats, "threads": args.threads,
-        "omp_wait_policy": args.omp_wait_policy, "timing_prompt": TIMING_PROMPT, "timed_s": round(timed_s, 1),
+        "engines_resident": engines.resident, "omp_wait_policy": args.omp_wait_policy, "timing_prompt": TIMING_PROMPT, "timed_s": round(timed_s, 1),
         "quality": {"prompts": args.quality_prompts, "prompt_set": "v1", "first_prompt": args.search_prompts,
                     "steps": quality_steps, "seed": args.search_prompts,
                     "initial_noise": "numpy default_rng(seed), the same for every engine",
@@ -404,7 +408,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "baseline": BASELINE, "fastest_peer": fastest,
         "gflop_per_step_by_batch": {str(b): f / 1e9 for b, f in flops_by_batch.items()},
         "peak": peak, "theoretical_peak": theoretical_avx2_peak(args.threads),
-        "loadavg": loadavg, "host": host_info(), "engines": engines, "skipped": skipped,
+        "loadavg": loadavg, "host": host_info(), "engines": per_engine, "skipped": skipped,
     }
 
 
@@ -418,13 +422,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2, help="threads per engine")
     parser.add_argument("--engines", nargs="+", help="only engines matching these patterns (e.g. 'edgediff-*')")
     parser.add_argument("--quality-prompts", type=int, default=32, help="images per engine for quality; 0: none")
-    parser.add_argument("--calibration-samples", type=int, default=32, help="edgediff int8 calibration")
+    parser.add_argument("--calibration-samples", type=int,
+                        help="edgediff int8 calibration samples (default: the scheme's, as a user's build)")
     parser.add_argument("--max-quality-drop", nargs="*", default=[], metavar="PRECISION=DROP",
                         help="build edgediff PRECISION with this adherence target (zoo models), e.g. int8=0.01: "
                              "the bundle keeps its most sensitive layers in float until it meets it")
     parser.add_argument("--search-prompts", type=int, default=64,
                         help="prompts the quality search generates (past them, --quality-prompts scores)")
     parser.add_argument("--omp-wait-policy", default="passive", choices=("passive", "active", "default"))
+    parser.add_argument("--restart-engines", action="store_true",
+                        help="start each engine for its turn and close it after, so one model at a time is in "
+                             "memory (SD-scale runs); turns still time warm engines")
     parser.add_argument("--settle", type=float, default=0.2, help="seconds of pause before each engine's turn")
     parser.add_argument("--timeout", type=float, default=600, help="seconds one command may take")
     parser.add_argument("--ready-timeout", type=float, default=3600, help="seconds an engine may take to start")

@@ -10,6 +10,8 @@ import json
 import queue
 import subprocess
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,10 +32,10 @@ class EngineSpec:
 class Worker:
     """A running engine: commands in on stdin, one JSON line back on stdout per command."""
 
-    def __init__(self, spec: EngineSpec, log: Path, env: dict[str, str]) -> None:
+    def __init__(self, spec: EngineSpec, log: Path, env: dict[str, str], append: bool = False) -> None:
         self.spec = spec
         log.parent.mkdir(parents=True, exist_ok=True)
-        self._log = log.open("w")
+        self._log = log.open("a" if append else "w")
         self.proc = subprocess.Popen(spec.command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._log,
                                      text=True, bufsize=1, cwd=REPO, env=env)
         self._lines: queue.Queue[str | None] = queue.Queue()
@@ -71,3 +73,57 @@ class Worker:
             except (subprocess.TimeoutExpired, OSError):
                 self.proc.kill()
         self._log.close()
+
+
+class EngineTurns:
+    """Started engines, handed out one turn at a time.
+
+    Resident (the default): every engine stays loaded between turns, so no reload is ever timed. Not
+    resident: each turn starts the engine afresh and closes it after, so one model at a time is in
+    memory; SD-scale engines hold 3-5 GB each and a dozen of them do not fit in 24 GiB. A worker warms
+    up (a 1-step generation) before its ready line, so a restarted engine is still timed warm.
+    """
+
+    def __init__(self, resident: bool, logs: Path, env: dict[str, str], ready_timeout: float) -> None:
+        self.resident = resident
+        self._logs = logs
+        self._env = env
+        self._ready_timeout = ready_timeout
+        self.specs: dict[str, EngineSpec] = {}
+        self.ready: dict[str, dict[str, Any]] = {}
+        self._running: dict[str, Worker] = {}
+
+    def start(self, spec: EngineSpec, facts: dict[str, Any]) -> str | None:
+        """Start ``spec`` and wait for its ready line; None when ready, else why not (the engine is dropped)."""
+        worker = Worker(spec, self._logs / f"{spec.name}.log", self._env)
+        ready = worker.read(self._ready_timeout)
+        if not ready.get("ready"):
+            worker.close()
+            return str(ready.get("error", "not ready"))
+        self.specs[spec.name] = spec
+        self.ready[spec.name] = {**ready, **facts}
+        if self.resident:
+            self._running[spec.name] = worker
+        else:
+            worker.close()
+        return None
+
+    @contextmanager
+    def turn(self, name: str) -> Iterator[Worker]:
+        """The engine's worker for one turn; raises ``RuntimeError`` if a restarted engine is not ready."""
+        if name in self._running:
+            yield self._running[name]
+            return
+        worker = Worker(self.specs[name], self._logs / f"{name}.log", self._env, append=True)
+        try:
+            ready = worker.read(self._ready_timeout)
+            if not ready.get("ready"):
+                raise RuntimeError(f"restart: {ready.get('error', 'not ready')}")
+            yield worker
+        finally:
+            worker.close()
+
+    def close(self) -> None:
+        for worker in self._running.values():
+            worker.close()
+        self._running.clear()
