@@ -1,11 +1,12 @@
 """PyTorch eager, the Optimum peers and edgediff bundles timed side by side in one run, with quality.
 
     python -m tools.bench compare --model zoo:shapes-unet --steps 1 4 --rounds 5
-    python -m tools.bench compare --model config:sd-turbo --size 256 --quality-prompts 0
+    python -m tools.bench compare --model config:sd-turbo --size 256 --quality-prompts 0 --restart-engines
 
 Every engine is a worker process speaking the JSON lines of ``peers/optimum_worker.py`` (the
 peers in their own venvs, ``workers/eager_worker.py`` and ``workers/edgediff_worker.py`` in ours).
-All are started first (exports are cached under ``--work``), then the CPU's matmul peak is measured,
+All are started first (exports are cached under ``--work``; with ``--restart-engines`` each is then closed
+and restarted warm for every turn, so one model at a time is in memory), then the CPU's matmul peak is measured,
 then ``--rounds`` rounds run: in each, every engine in turn (the order rotates by one per round)
 runs ``step`` ``--step-repeats`` times and ``generate`` once per ``--steps`` count. Reported per
 engine: medians, and speedups as the median over rounds of the per-round ratio, so load that
