@@ -265,6 +265,17 @@ def _start(specs: list[EngineSpec], args: argparse.Namespace, env: dict[str, str
     return engines
 
 
+def _turn_answers(engines: EngineTurns, name: str, commands: list[dict[str, Any]], timeout: float,
+                  settle: float = 0.0) -> list[dict[str, Any]]:
+    """``name``'s answers to ``commands`` in one turn; an engine that fails to restart gives one error answer."""
+    try:
+        with engines.turn(name) as worker:
+            time.sleep(settle)  # the previous engine's threads go idle first
+            return [worker.ask(command, timeout) for command in commands]
+    except RuntimeError as exc:
+        return [{"error": str(exc)}]
+
+
 def _timed_rounds(engines: EngineTurns, args: argparse.Namespace,
                   errors: dict[str, str]) -> dict[str, list[dict[str, Any] | None]]:
     names = list(engines.ready)
@@ -274,14 +285,9 @@ def _timed_rounds(engines: EngineTurns, args: argparse.Namespace,
             if name in errors:
                 rounds[name].append(None)
                 continue
-            try:
-                with engines.turn(name) as worker:
-                    time.sleep(args.settle)  # the previous engine's threads go idle first
-                    answers = [worker.ask({"op": "step"}, args.timeout) for _ in range(args.step_repeats)]
-                    answers += [worker.ask({"op": "generate", "prompt": TIMING_PROMPT, "steps": n, "seed": r,
-                                            "save": None}, args.timeout) for n in args.steps]
-            except RuntimeError as exc:
-                answers = [{"error": str(exc)}]
+            commands = [{"op": "step"}] * args.step_repeats + [
+                {"op": "generate", "prompt": TIMING_PROMPT, "steps": n, "seed": r, "save": None} for n in args.steps]
+            answers = _turn_answers(engines, name, commands, args.timeout, args.settle)
             failed = next((a["error"] for a in answers if "error" in a), None)
             if failed:
                 errors[name] = f"round {r + 1}: {failed}"[:300]
@@ -313,13 +319,9 @@ def _quality(engines: EngineTurns, args: argparse.Namespace, steps: int,
         if name in errors:
             continue
         folder = args.work / "quality" / _slug(args.model) / name
-        try:
-            with engines.turn(name) as worker:
-                answers = [worker.ask({"op": "generate", "prompt": p, "steps": steps, "seed": s,
-                                       "save": str(folder / f"{i:03d}.png")}, args.timeout)
-                           for i, (p, s) in enumerate(zip(prompts, seeds, strict=True))]
-        except RuntimeError as exc:
-            answers = [{"error": str(exc)}]
+        commands = [{"op": "generate", "prompt": p, "steps": steps, "seed": s, "save": str(folder / f"{i:03d}.png")}
+                    for i, (p, s) in enumerate(zip(prompts, seeds, strict=True))]
+        answers = _turn_answers(engines, name, commands, args.timeout)
         failed = next((a["error"] for a in answers if "error" in a), None)
         if failed:
             scores[name] = {"error": failed[:300]}
@@ -401,7 +403,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                                                                else sys.argv[1:]),
         "model": args.model, "height": height, "width": width, "guidance_scale": guidance, "denoiser_batch": batch,
         "steps": args.steps, "rounds": args.rounds, "step_repeats": args.step_repeats, "threads": args.threads,
-        "engines_resident": engines.resident, "omp_wait_policy": args.omp_wait_policy, "timing_prompt": TIMING_PROMPT, "timed_s": round(timed_s, 1),
+        "engines_resident": engines.resident, "omp_wait_policy": args.omp_wait_policy,
+        "timing_prompt": TIMING_PROMPT, "timed_s": round(timed_s, 1),
         "quality": {"prompts": args.quality_prompts, "prompt_set": "v1", "first_prompt": args.search_prompts,
                     "steps": quality_steps, "seed": args.search_prompts,
                     "initial_noise": "numpy default_rng(seed), the same for every engine",

@@ -93,13 +93,21 @@ class EngineTurns:
         self.ready: dict[str, dict[str, Any]] = {}
         self._running: dict[str, Worker] = {}
 
-    def start(self, spec: EngineSpec, facts: dict[str, Any]) -> str | None:
-        """Start ``spec`` and wait for its ready line; None when ready, else why not (the engine is dropped)."""
-        worker = Worker(spec, self._logs / f"{spec.name}.log", self._env)
+    def _launch(self, spec: EngineSpec, append: bool) -> tuple[Worker, dict[str, Any]]:
+        """A started worker and its ready line; raises ``RuntimeError`` (worker closed) if it is not ready."""
+        worker = Worker(spec, self._logs / f"{spec.name}.log", self._env, append=append)
         ready = worker.read(self._ready_timeout)
         if not ready.get("ready"):
             worker.close()
-            return str(ready.get("error", "not ready"))
+            raise RuntimeError(str(ready.get("error", "not ready")))
+        return worker, ready
+
+    def start(self, spec: EngineSpec, facts: dict[str, Any]) -> str | None:
+        """Start ``spec`` and wait for its ready line; None when ready, else why not (the engine is dropped)."""
+        try:
+            worker, ready = self._launch(spec, append=False)
+        except RuntimeError as exc:
+            return str(exc)
         self.specs[spec.name] = spec
         self.ready[spec.name] = {**ready, **facts}
         if self.resident:
@@ -114,11 +122,11 @@ class EngineTurns:
         if name in self._running:
             yield self._running[name]
             return
-        worker = Worker(self.specs[name], self._logs / f"{name}.log", self._env, append=True)
         try:
-            ready = worker.read(self._ready_timeout)
-            if not ready.get("ready"):
-                raise RuntimeError(f"restart: {ready.get('error', 'not ready')}")
+            worker, _ = self._launch(self.specs[name], append=True)
+        except RuntimeError as exc:
+            raise RuntimeError(f"restart: {exc}") from exc
+        try:
             yield worker
         finally:
             worker.close()
