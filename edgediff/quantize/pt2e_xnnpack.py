@@ -119,7 +119,24 @@ def _pt2e(
             prepared(*example_inputs)
         for feed in feeds:
             prepared(*[torch.from_numpy(feed[n]) for n in names])
-        return convert_pt2e(prepared)
+        converted = convert_pt2e(prepared)
+    if dynamic:
+        _own_quant_chain_per_linear(converted)
+    return converted
+
+
+def _own_quant_chain_per_linear(graph_module: torch.fx.GraphModule) -> None:
+    """Give each dynamically quantized linear its own choose_qparams/quantize/dequantize chain.
+
+    convert_pt2e leaves one chain per activation, shared by every linear reading it: a UNet's
+    cross-attention K and V projections of every block read the same text embedding. XNNPACK's
+    partitioner must keep a chain with its linear, so shared chains glue distant layers into groups
+    that interleave, and lowering failed with "Invalid partition, found dependency cycles" (zoo UNet,
+    ExecuTorch 1.5). Duplicated chains cost one quantization per linear instead of one per activation.
+    """
+    from executorch.backends.transforms.duplicate_dynamic_quant_chain import DuplicateDynamicQuantChainPass
+
+    DuplicateDynamicQuantChainPass()(graph_module)
 
 
 def _int4(module: torch.nn.Module, group_size: int, ignored: set[str]) -> torch.nn.Module:
