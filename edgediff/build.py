@@ -21,6 +21,7 @@ import numpy as np
 from edgediff import __version__
 from edgediff.bundle.atomic import atomic_directory, check_output_free
 from edgediff.bundle.manifest import SCHEMA_VERSION, Bundle, file_records, open_bundle, sha256_file, write_manifest
+from edgediff.cache import CachePlan, cache_plan_from_options
 from edgediff.errors import ExportError, ParityError, TargetError
 from edgediff.export import ExportRequest, Quantization, get_exporter
 from edgediff.export.parity import compare, tolerance_for
@@ -40,6 +41,15 @@ def _silent(_: str) -> None:
     pass
 
 
+def model_for_recipe(model: Model, recipe: Recipe) -> Model:
+    """The model as the recipe builds it: with its denoiser split in two when the recipe asks for caching."""
+    if cache_plan_from_options(recipe.options) is None:
+        return model
+    from edgediff.cache.deepcache_unet import with_deep_cache
+
+    return with_deep_cache(model)
+
+
 def resolve_settings(model: Model, target: Target, recipe: Recipe) -> dict[str, Any]:
     """The concrete build settings (recipe over model defaults), validated; no heavy work."""
     recipe.validate()
@@ -48,7 +58,11 @@ def resolve_settings(model: Model, target: Target, recipe: Recipe) -> dict[str, 
                           "run 'edgediff targets' to see which can")
     precision = recipe.precision or target.default_precision
     target.check_precision(precision)
-    settings = sampling_settings(model, recipe) | {"precision": precision}
+    plan = cache_plan_from_options(recipe.options)
+    settings = sampling_settings(model_for_recipe(model, recipe), recipe) | {"precision": precision}
+    settings["cache"] = None if plan is None else plan.to_json()
+    if plan is not None:
+        _check_cache_settings(plan, settings)
     quantized = tuple(recipe.options.get("quantize_components", DEFAULT_QUANTIZED_COMPONENTS))
     settings["quantized_components"] = quantized
     settings["keep_float"] = tuple(recipe.options.get("keep_float", ()))
@@ -69,6 +83,18 @@ def resolve_settings(model: Model, target: Target, recipe: Recipe) -> dict[str, 
         raise TargetError(f"quality targets and --keep-float apply to quantized precisions, not {precision}; "
                           "add --precision int8 (or int8w, int4w)")
     return settings
+
+
+def _check_cache_settings(plan: CachePlan, settings: dict[str, Any]) -> None:
+    if settings["precision"] not in FLOAT_PRECISIONS:
+        raise TargetError(f"--cache-interval builds fp32/fp16 bundles; quantizing the shallow denoiser needs calibration "
+                          f"on cached features, which edgediff does not capture yet: drop --precision "
+                          f"{settings['precision']} or --cache-interval")
+    components = settings["components"]
+    if "denoiser" in components and plan.shallow_component not in components:  # --components named only the full half
+        components.insert(components.index("denoiser") + 1, plan.shallow_component)
+    if plan.shallow_component in components and "denoiser" not in components:
+        raise TargetError(f"{plan.shallow_component} runs on the full denoiser's features; add denoiser to --components")
 
 
 def _calibration_for_build(model: Model, recipe: Recipe, settings: dict[str, Any], progress: Progress) -> Any:
@@ -102,7 +128,7 @@ def sampling_recipe(settings: dict[str, Any]) -> Recipe:
 
 
 def _batch_for(component: str, settings: dict[str, Any]) -> int:
-    return settings["denoiser_batch"] if component == "denoiser" else 1
+    return settings["denoiser_batch"] if component in ("denoiser", CachePlan.shallow_component) else 1
 
 
 FLOAT_PRECISIONS = ("fp32", "fp16")
@@ -143,7 +169,12 @@ class _Prepared:
     specs: Any
     example: tuple[Any, ...]
     quantization: Quantization | None
-    reference: np.ndarray
+    references: dict[str, np.ndarray]  # output name -> fp32 PyTorch output
+
+    @property
+    def reference(self) -> np.ndarray:
+        """The first output (``noise_pred`` for denoisers): what quantization error is measured on."""
+        return self.references[self.module.output_names[0]]
 
     def request(self, out_dir: Path, *, ignored: tuple[str, ...] | None = None, float_copy: bool = False) -> ExportRequest:
         quantization = self.quantization
@@ -179,8 +210,10 @@ def _prepare(name: str, model: Model, settings: dict[str, Any], calibration: Any
     if held_out is not None:  # check a quantized graph on a real input it was not calibrated on
         example = tuple(torch.from_numpy(held_out[s.name]) for s in specs)
     with torch.no_grad():
-        reference = module(*example).numpy()
-    return _Prepared(name, precision, module, specs, example, quantization, reference)
+        outputs = module(*example)
+    outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+    references = {n: t.numpy() for n, t in zip(module.output_names, outputs, strict=True)}
+    return _Prepared(name, precision, module, specs, example, quantization, references)
 
 
 def _export_and_open(prepared: _Prepared, target: Target, request: ExportRequest) -> tuple[Path, Any]:
@@ -237,23 +270,25 @@ def _export_component(
     progress(f"{name}: checking parity on {target.runtime}")
     entry, session = _export_and_open(prepared, target, request)
     feeds = prepared.feeds
-    (output_name,) = prepared.module.output_names  # every wrapper has exactly one output
     try:
-        actual = session.run(feeds)[output_name]
+        actual = session.run(feeds)
     except Exception as exc:  # engines raise their own error types; all mean the exported graph does not run
         raise _runtime_failure(target, name, exc) from exc
     del session, request
     gc.collect()
-    reference = prepared.reference
-    report = compare(reference, actual)
     tolerance = tolerance_for(name, prepared.precision)
-    passed = tolerance.passes(report)
+    # Every output is checked; the manifest keeps the worst (a cached denoiser's features must match too).
+    reports = {out: compare(ref, actual[out]) for out, ref in prepared.references.items()}
+    output_name, report = max(reports.items(), key=lambda item: item[1].rel_l2_err)
+    passed = all(tolerance.passes(r) for r in reports.values())
     if not passed and not allow_mismatch:
-        raise ParityError(name, output_name, report, tolerance.describe())
+        failing = next(out for out, r in reports.items() if not tolerance.passes(r))
+        raise ParityError(name, failing, reports[failing], tolerance.describe())
 
     samples = bundle_dir / "parity" / f"{name}.npz"
     samples.parent.mkdir(exist_ok=True)
-    np.savez(samples, **{f"input.{k}": v for k, v in feeds.items()}, **{f"output.{output_name}": reference})
+    np.savez(samples, **{f"input.{k}": v for k, v in feeds.items()},
+             **{f"output.{out}": ref for out, ref in prepared.references.items()})
     progress(
         f"{name}: parity max_abs={report.max_abs_err:.2e} rel_l2={report.rel_l2_err:.2e} "
         f"{'ok' if passed else 'MISMATCH (kept: --allow-mismatch)'} ({time.perf_counter() - started:.1f}s)"
@@ -268,7 +303,7 @@ def _export_component(
         "entry": entry.relative_to(bundle_dir).as_posix(),
         "files": file_records(bundle_dir, out_dir),
         "inputs": [{"name": s.name, "shape": list(s.shape), "dtype": s.dtype} for s in prepared.specs],
-        "outputs": [{"name": output_name, "shape": list(reference.shape), "dtype": "float32"}],
+        "outputs": [{"name": out, "shape": list(ref.shape), "dtype": "float32"} for out, ref in prepared.references.items()],
         "precision": prepared.precision,
         "quantization": None if quantization is None else {
             "scheme": quantization.scheme.to_dict(),
@@ -277,6 +312,7 @@ def _export_component(
             "fallback_search": search,
         },
         "parity": {
+            "output": output_name,
             "max_abs_err": report.max_abs_err,
             "rel_l2_err": report.rel_l2_err,
             "cosine": report.cosine,
@@ -299,6 +335,7 @@ def build(
     progress: Progress = _silent,
 ) -> Bundle:
     settings = resolve_settings(model, target, recipe)
+    model = model_for_recipe(model, recipe)
     check_output_free(out, force)
     started = time.perf_counter()
     calibration = _calibration_for_build(model, recipe, settings, progress)

@@ -101,21 +101,24 @@ def _split(value: str | None) -> tuple[str, ...] | None:
 @click.option("--quality-prompts", type=int, help="Prompts the quality target and report are measured on [32].")
 @click.option("--keep-float", multiple=True, help="Quantized: torch module (e.g. model.conv_in) to keep in float; repeatable.")
 @click.option("--no-quality-report", is_flag=True, help="Skip the quantized bundle's quality/size/speed report.")
+@click.option("--cache-interval", type=click.IntRange(min=1),
+              help="UNets: run the full denoiser every N steps and a shallow one reusing its deep features in between "
+                   "(DeepCache); 1 or unset: every step full.")
 def export(model: str | None, target_name: str, output: Path, recipe_file: Path | None, components: str | None,
            force: bool, trust_pickle: bool, calibration_samples: int | None, max_quality_drop: float | None,
            min_psnr: float | None, quality_prompts: int | None, keep_float: tuple[str, ...], no_quality_report: bool,
-           **overrides: Any) -> None:
+           cache_interval: int | None, **overrides: Any) -> None:
     """Export MODEL (diffusers folder, zoo:NAME or config:NAME; default: the shipped zoo model) for a target."""
     from edgediff.api import export_bundle
 
     options = {"calibration_samples": calibration_samples, "max_quality_drop": max_quality_drop, "min_psnr": min_psnr,
                "quality_prompts": quality_prompts, "keep_float": keep_float,
-               "quality_report": False if no_quality_report else None}
+               "quality_report": False if no_quality_report else None, "cache_interval": cache_interval}
     bundle = export_bundle(model, target_name, output, recipe_file=recipe_file, components=_split(components),
                            force=force, trust_pickle=trust_pickle, progress=_progress, options=options, **overrides)
     for name, c in bundle.components.items():
         p = c["parity"]
-        click.echo(f"{name:<13} {c['entry']:<28} max_abs_err={p['max_abs_err']:.2e} rel_l2={p['rel_l2_err']:.2e} "
+        click.echo(f"{name:<16} {c['entry']:<28} max_abs_err={p['max_abs_err']:.2e} rel_l2={p['rel_l2_err']:.2e} "
                    f"{'ok' if p['passed'] else 'MISMATCH'}")
     quality = bundle.manifest.get("quality")
     if quality:
@@ -173,7 +176,7 @@ def validate(bundle: Path) -> None:
 
     report = validate_bundle(bundle)
     for name, r in report["components"].items():
-        click.echo(f"{name:<13} max_abs_err={r['max_abs_err']:.2e} rel_l2={r['rel_l2_err']:.2e} "
+        click.echo(f"{name:<16} max_abs_err={r['max_abs_err']:.2e} rel_l2={r['rel_l2_err']:.2e} "
                    f"{'ok' if r['passed'] else 'MISMATCH (flagged at build)'}")
     click.echo(f"{bundle}: hashes ok, parity ok")
 

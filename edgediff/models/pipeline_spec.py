@@ -73,6 +73,8 @@ def pipeline_spec(model: Model, settings: dict[str, Any]) -> dict[str, Any]:
         "denoiser_batch": settings["denoiser_batch"],
         "num_classes": model.num_classes,
         "tokenizer": None,
+        # a CachePlan's JSON when the denoiser is split for caching (edgediff.cache), else None
+        "cache": settings.get("cache"),
     }
     if model.tokenizer_json is not None:
         spec["tokenizer"] = {"file": TOKENIZER_FILE, "max_length": model.geometry.text_max_length, "pad_id": model.pad_token_id}

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from edgediff.bundle.manifest import Bundle, open_bundle
+from edgediff.cache import CachePlan
 from edgediff.errors import EdgeDiffError
 from edgediff.runtimes.base import Session, SessionOptions, open_session
 from edgediff.runtimes.tokenizer import PromptTokenizer
@@ -33,6 +34,30 @@ class Generation:
 
     def to_uint8(self) -> np.ndarray:
         return (self.image[0].transpose(1, 2, 0) * 255.0).round().clip(0, 255).astype(np.uint8)
+
+
+class _DenoiserCalls:
+    """One generation's denoiser calls under a cache plan (or none).
+
+    Full steps run ``denoiser`` and keep its deep features per branch (the CFG batch, or the
+    unconditional and conditional runs of a batch-1 export); cached steps run the shallow graph on them.
+    """
+
+    def __init__(self, sessions: dict[str, Session], plan: CachePlan | None) -> None:
+        self.sessions = sessions
+        self.plan = plan
+        self.features: dict[str, np.ndarray] = {}
+        self.step = 0
+
+    def __call__(self, feeds: dict[str, np.ndarray], branch: str) -> np.ndarray:
+        plan = self.plan
+        if plan is None:
+            return self.sessions["denoiser"].run(feeds)["noise_pred"]
+        if plan.is_full_step(self.step):
+            out = self.sessions["denoiser"].run(feeds)
+            self.features[branch] = out[plan.feature]
+            return out["noise_pred"]
+        return self.sessions[plan.shallow_component].run({**feeds, plan.feature: self.features[branch]})["noise_pred"]
 
 
 class SessionPipeline:
@@ -57,10 +82,13 @@ class SessionPipeline:
         self.tokenizer = tokenizer
         self.cache_prompts = cache_prompts
         self._prompt_cache: dict[str, np.ndarray] = {}
+        self.cache_plan = CachePlan.from_json(pipeline.get("cache"))
 
     def missing_components(self) -> list[str]:
         """Components an end-to-end run needs that are absent (a partial export)."""
         needed = {"denoiser", "vae_decoder"} | ({"text_encoder"} if self.pipeline["conditioning"] == "text" else set())
+        if self.cache_plan is not None:
+            needed.add(self.cache_plan.shallow_component)
         return sorted(needed - set(self.sessions))
 
     # -- stages ------------------------------------------------------------------------------------
@@ -85,26 +113,37 @@ class SessionPipeline:
         shape = (1, p["latent_channels"], p["latent_height"], p["latent_width"])
         return np.random.default_rng(seed).standard_normal(shape, dtype=np.float32)
 
-    def _denoise_batch(self, latents: np.ndarray, t: float, cond: np.ndarray, uncond: np.ndarray | None) -> np.ndarray:
+    def _plan_for(self, cache_interval: int | None) -> CachePlan | None:
+        """The bundle's cache plan, or the caller's interval over the same graphs (1: every step full)."""
+        if cache_interval is None:
+            return self.cache_plan
+        if cache_interval == 1:
+            return None
+        if self.cache_plan is None:
+            raise EdgeDiffError("this bundle has no shallow denoiser to cache with; re-export it with --cache-interval")
+        return CachePlan(interval=cache_interval)
+
+    def _denoise_batch(self, denoise: _DenoiserCalls, latents: np.ndarray, t: float, cond: np.ndarray,
+                       uncond: np.ndarray | None) -> np.ndarray:
         """noise_pred for one step, with classifier-free guidance folded in by the caller."""
         p = self.pipeline
         cond_key = "encoder_hidden_states" if p["conditioning"] == "text" else "class_labels"
-        session = self.sessions["denoiser"]
         exported_batch = p["denoiser_batch"]
         if uncond is None:
             batch = np.repeat(latents, exported_batch, axis=0)
             conds = np.repeat(cond, exported_batch, axis=0)
-            out = session.run({"sample": batch, "timestep": np.full((exported_batch,), t, np.float32), cond_key: conds})
-            return out["noise_pred"][:1]
+            out = denoise({"sample": batch, "timestep": np.full((exported_batch,), t, np.float32), cond_key: conds},
+                          "batch")
+            return out[:1]
         if exported_batch == 2:
-            out = session.run(
+            out = denoise(
                 {"sample": np.concatenate([latents, latents]), "timestep": np.full((2,), t, np.float32),
-                 cond_key: np.concatenate([uncond, cond])}
-            )["noise_pred"]
+                 cond_key: np.concatenate([uncond, cond])}, "batch"
+            )
             return np.stack([out[0:1], out[1:2]])
         ts = np.full((1,), t, np.float32)
-        u = session.run({"sample": latents, "timestep": ts, cond_key: uncond})["noise_pred"]
-        c = session.run({"sample": latents, "timestep": ts, cond_key: cond})["noise_pred"]
+        u = denoise({"sample": latents, "timestep": ts, cond_key: uncond}, "uncond")
+        c = denoise({"sample": latents, "timestep": ts, cond_key: cond}, "cond")
         return np.stack([u, c])
 
     # -- the whole pipeline --------------------------------------------------------------------------
@@ -120,8 +159,10 @@ class SessionPipeline:
         scheduler: str | None = None,
         noise: np.ndarray | None = None,
         on_step: StepCallback | None = None,
+        cache_interval: int | None = None,
     ) -> Generation:
-        """Generate one image. ``noise`` (unit Gaussian, latent shape) overrides the seed's initial noise."""
+        """Generate one image. ``noise`` (unit Gaussian, latent shape) overrides the seed's initial noise;
+        ``cache_interval`` overrides a cached bundle's plan (1 runs every step on the full denoiser)."""
         p = self.pipeline
         missing = self.missing_components()
         if missing:
@@ -141,6 +182,7 @@ class SessionPipeline:
             uncond = np.array([p["num_classes"]], np.int64) if use_cfg else None  # the null class
         timings["encode_ms"] = (time.perf_counter() - started) * 1e3
 
+        denoise = _DenoiserCalls(self.sessions, self._plan_for(cache_interval))
         sampler = self.scheduler(steps, scheduler)
         latents = (self.initial_noise(seed) if noise is None else noise.astype(np.float32)) * np.float32(
             sampler.init_noise_sigma
@@ -149,7 +191,8 @@ class SessionPipeline:
         started = time.perf_counter()
         for i, t in enumerate(sampler.timesteps):
             model_input = sampler.scale_model_input(latents, i)
-            pred = self._denoise_batch(model_input, float(t), cond, uncond)
+            denoise.step = i
+            pred = self._denoise_batch(denoise, model_input, float(t), cond, uncond)
             if uncond is not None:
                 noise_uncond, noise_cond = pred[0], pred[1]
                 pred = noise_uncond + np.float32(guidance) * (noise_cond - noise_uncond)

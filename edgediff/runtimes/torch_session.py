@@ -23,4 +23,5 @@ class TorchSession:
     def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         args = [torch.from_numpy(np.ascontiguousarray(feeds[name])) for name in self.input_names]
         out = self.module(*args)
-        return {self.output_names[0]: out.float().numpy()}
+        outputs = out if isinstance(out, tuple) else (out,)  # a cached bundle's full denoiser returns two
+        return {name: t.float().numpy() for name, t in zip(self.output_names, outputs, strict=True)}

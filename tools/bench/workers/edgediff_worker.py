@@ -80,7 +80,14 @@ class BundleSession:
         b = self.pipe.bundle
         return (f"edgediff bundle: target {b.manifest['target']['name']}, {b.runtime} runtime, precision {b.precision}, "
                 f"{threads} threads, static shapes {b.pipeline['height']}x{b.pipeline['width']}, "
-                f"denoiser batch {b.pipeline['denoiser_batch']}")
+                f"denoiser batch {b.pipeline['denoiser_batch']}" + _cache_note(b.pipeline.get("cache")))
+
+
+def _cache_note(cache: dict | None) -> str:
+    if not cache:
+        return ""
+    return (f", {cache['method']} every {cache['interval']} steps (full denoiser on step 0, {cache['interval']}, ...; "
+            f"{cache['component']} between; step = the full denoiser)")
 
 
 def _versions(runtime: str) -> dict[str, str]:

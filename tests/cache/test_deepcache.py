@@ -1,0 +1,146 @@
+"""DeepCache bundles: the split reproduces the UNet, the plan decides which graph runs, and every runnable
+target runs the cached loop as PyTorch runs it."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from edgediff.cache import CachePlan
+from edgediff.cache.deepcache_unet import with_deep_cache
+from edgediff.errors import EdgeDiffError, TargetError
+from edgediff.recipe import Recipe
+from edgediff.runtimes.pipeline import BundlePipeline
+
+PIPELINE_ATOL = 2e-3  # as tests/runtimes: images in [0, 1] after a few steps through an exported graph
+
+
+@pytest.fixture(scope="module")
+def halves(tiny_model):  # noqa: ANN001
+    cached = with_deep_cache(tiny_model)
+    stock = tiny_model.build_component("denoiser")
+    return stock, cached.build_component("denoiser"), cached.build_component(CachePlan.shallow_component)
+
+
+def test_full_half_returns_the_stock_unet_output_and_its_deep_features(halves) -> None:  # noqa: ANN001
+    stock, full, _ = halves
+    inputs = stock.example_inputs(32, 32, 2)
+    with torch.no_grad():
+        expected = stock(*inputs)
+        noise_pred, features = full(*inputs)
+    assert torch.equal(noise_pred, expected)
+    assert features.shape[0] == 2 and features.shape[2:] == inputs[0].shape[2:]
+
+
+def test_shallow_half_on_the_same_steps_features_reproduces_the_full_output(halves) -> None:  # noqa: ANN001
+    stock, full, shallow = halves
+    sample, timestep, context = stock.example_inputs(32, 32, 2, seed=4)
+    with torch.no_grad():
+        expected, features = full(sample, timestep, context)
+        same_step = shallow(sample, timestep, context, features)
+        later_step = shallow(sample, timestep - 100, context, features)
+    assert torch.allclose(same_step, expected, atol=1e-5)
+    # stale features are an approximation, not the same function: a later timestep changes the output
+    assert not torch.allclose(later_step, stock(sample, timestep - 100, context), atol=1e-3)
+
+
+def test_shallow_graph_leaves_out_the_deep_blocks(halves) -> None:  # noqa: ANN001
+    from torch.utils.flop_counter import FlopCounterMode
+
+    _, full, shallow = halves
+    counts = []
+    for module in (full, shallow):
+        inputs = module.example_inputs(32, 32, 2)
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            module(*inputs)
+        counts.append(counter.get_total_flops())
+    assert counts[1] < 0.8 * counts[0]
+
+
+def _cached_bundle(tiny_model, root: Path, target: str, interval: int) -> Path:  # noqa: ANN001
+    from edgediff.build import build
+    from edgediff.targets import get_target
+
+    out = root / f"{target}-cache{interval}"
+    if not out.exists():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            build(tiny_model, get_target(target), Recipe(options={"cache_interval": interval}), out)
+    return out
+
+
+class _Recording:
+    """A session that logs its component's name on each run."""
+
+    def __init__(self, session, name: str, log: list[str]) -> None:  # noqa: ANN001
+        self.session, self.name, self.log = session, name, log
+        self.input_names, self.output_names = session.input_names, session.output_names
+
+    def run(self, feeds):  # noqa: ANN001, ANN201
+        self.log.append(self.name)
+        return self.session.run(feeds)
+
+
+def test_cached_bundle_runs_the_full_denoiser_every_interval_steps_and_the_shallow_one_between(
+        tiny_model, bundle_root: Path) -> None:  # noqa: ANN001
+    bundle = _cached_bundle(tiny_model, bundle_root, "x86-cpu", 2)
+    pipe = BundlePipeline(bundle)
+    assert pipe.bundle.pipeline["cache"]["interval"] == 2
+    log: list[str] = []
+    for name in ("denoiser", CachePlan.shallow_component):
+        pipe.sessions[name] = _Recording(pipe.sessions[name], name, log)
+    pipe("w1 w2", seed=0, steps=5)
+    assert log == ["denoiser", "denoiser_shallow", "denoiser", "denoiser_shallow", "denoiser"]
+    log.clear()
+    pipe("w1 w2", seed=0, steps=3, cache_interval=3)
+    assert log == ["denoiser", "denoiser_shallow", "denoiser_shallow"]
+
+
+@pytest.mark.parametrize("target", ["x86-cpu", "intel-cpu", pytest.param("arm64-cpu", marks=pytest.mark.slow)])
+def test_cached_bundle_generates_what_pytorch_generates_with_the_same_plan(
+        target: str, tiny_model, bundle_root: Path) -> None:  # noqa: ANN001
+    from edgediff.models.torch_pipeline import torch_pipeline
+
+    pipe = BundlePipeline(_cached_bundle(tiny_model, bundle_root, target, 2))
+    reference = torch_pipeline(with_deep_cache(tiny_model))
+    reference.pipeline = pipe.pipeline  # the bundle's sampling and plan, over the PyTorch halves
+    reference.cache_plan = pipe.cache_plan
+    noise = pipe.initial_noise(0)
+    cached = pipe("w12 w30 w7", noise=noise, steps=4).image
+    assert np.abs(cached - reference("w12 w30 w7", noise=noise, steps=4).image).max() < PIPELINE_ATOL
+    # every step full: the stock UNet's image, which caching only approximates
+    uncached = pipe("w12 w30 w7", noise=noise, steps=4, cache_interval=1).image
+    stock = torch_pipeline(tiny_model)
+    stock.pipeline = {**pipe.pipeline, "cache": None}
+    assert np.abs(uncached - stock("w12 w30 w7", noise=noise, steps=4).image).max() < PIPELINE_ATOL
+    assert np.abs(cached - uncached).max() > 3 * PIPELINE_ATOL  # measured 0.010 on x86-cpu
+
+
+def test_caching_a_transformer_fails_naming_what_can_be_cached(tmp_path: Path) -> None:
+    from edgediff.api import export_bundle
+
+    with pytest.raises(TargetError, match="splits UNets.*dit.*build without --cache-interval"):
+        export_bundle("config:tiny-dit", "x86-cpu", tmp_path / "b", options={"cache_interval": 2})
+    assert not (tmp_path / "b").exists()
+
+
+def test_caching_a_quantized_bundle_fails_before_any_work(tmp_path: Path) -> None:
+    from edgediff.api import export_bundle
+
+    with pytest.raises(TargetError, match="fp32/fp16 bundles.*drop --precision int8"):
+        export_bundle("config:tiny-sd", "x86-cpu", tmp_path / "b", precision="int8", options={"cache_interval": 2})
+    assert not (tmp_path / "b").exists()
+
+
+def test_asking_an_uncached_bundle_to_cache_says_how_to_get_one(ort_bundle: Path) -> None:
+    with pytest.raises(EdgeDiffError, match="re-export it with --cache-interval"):
+        BundlePipeline(ort_bundle)("w1", seed=0, cache_interval=2)
+
+
+def test_plan_rejects_an_interval_below_one() -> None:
+    with pytest.raises(EdgeDiffError, match="--cache-interval must be an integer >= 2"):
+        CachePlan(interval=0)
