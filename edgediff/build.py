@@ -97,6 +97,11 @@ def _check_cache_settings(plan: CachePlan, settings: dict[str, Any]) -> None:
         raise TargetError(f"{plan.shallow_component} runs on the full denoiser's features; add denoiser to --components")
 
 
+def _partial(settings: dict[str, Any], model: Model) -> bool:
+    """Whether the build leaves out components a whole generation needs (no image-level report then)."""
+    return set(settings["components"]) != set(model.component_names)
+
+
 def _calibration_for_build(model: Model, recipe: Recipe, settings: dict[str, Any], progress: Progress) -> Any:
     """Capture calibration data once, when a static (activation-calibrated) scheme is requested."""
     precision = settings["precision"]
@@ -386,6 +391,11 @@ def _build_into(
         }
         write_manifest(tmp, json.loads(json.dumps(manifest)))
         quality = quantized.report(tmp, components) if quantized is not None else None
+        if settings["cache"] is not None and settings["quality_report"] and not _partial(settings, model):
+            from edgediff.cache.report import cache_quality_report
+
+            progress("quality: measuring the cached plan's images and speed against every step full")
+            quality = cache_quality_report(tmp, recipe.options.get("quality_prompts"))
         if quality is not None:
             manifest["quality"] = quality
             manifest["provenance"]["build_seconds"] = round(time.perf_counter() - started, 1)

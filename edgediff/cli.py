@@ -122,10 +122,12 @@ def export(model: str | None, target_name: str, output: Path, recipe_file: Path 
                    f"{'ok' if p['passed'] else 'MISMATCH'}")
     quality = bundle.manifest.get("quality")
     if quality:
-        images, size, speed = quality["images"], quality["size"], quality["speed"]
+        images, speed = quality["images"], quality["speed"]
         adherence = f", adherence drop {images['adherence_drop'] * 100:+.1f} pts" if "adherence_drop" in images else ""
-        click.echo(f"quality vs fp32: PSNR {images['psnr']:.1f} dB{adherence}; {size['compression']:.1f}x smaller; "
-                   f"{speed.get('speedup', float('nan')):.2f}x fp32 speed per step")
+        smaller = f"; {quality['size']['compression']:.1f}x smaller" if "size" in quality else ""
+        against = "every step full" if "cache" in quality else "fp32"
+        click.echo(f"quality vs {against}: PSNR {images['psnr']:.1f} dB{adherence}{smaller}; "
+                   f"{speed.get('speedup', float('nan')):.2f}x {speed.get('speedup_of', 'fp32 speed per step')}")
     click.echo(f"wrote {output}")
 
 

@@ -100,6 +100,17 @@ def test_cached_bundle_runs_the_full_denoiser_every_interval_steps_and_the_shall
     assert log == ["denoiser", "denoiser_shallow", "denoiser_shallow"]
 
 
+def test_cached_bundle_reports_what_caching_costs_and_saves_against_every_step_full(
+        tiny_model, bundle_root: Path) -> None:  # noqa: ANN001
+    bundle = BundlePipeline(_cached_bundle(tiny_model, bundle_root, "x86-cpu", 2)).bundle
+    quality, steps = bundle.manifest["quality"], bundle.pipeline["steps"]
+    assert quality["cache"]["interval"] == 2 and quality["cache"]["full_steps"] == -(-steps // 2)
+    images = quality["images"]
+    # cached images are close to, but not the same as, the every-step-full ones (PSNR of identical images is inf)
+    assert images["prompts"] == 4 and 15 < images["psnr"] < 200
+    assert quality["speed"]["image_ms"] > 0 and quality["speed"]["uncached_image_ms"] > 0
+
+
 @pytest.mark.parametrize("target", ["x86-cpu", "intel-cpu", pytest.param("arm64-cpu", marks=pytest.mark.slow)])
 def test_cached_bundle_generates_what_pytorch_generates_with_the_same_plan(
         target: str, tiny_model, bundle_root: Path) -> None:  # noqa: ANN001
