@@ -174,7 +174,9 @@ def docs_page(results: list[tuple[Path, dict[str, Any]]], docs: Path, gpu_tables
              "PyTorch eager fp32 (the baseline), Optimum-Intel's OpenVINO export (fp32, int8 weight-only, int8 hybrid) "
              "and Optimum's ONNX Runtime export (fp32, dynamic int8), each in its own pinned venv, and edgediff "
              "bundles for x86-cpu (ONNX Runtime), intel-cpu (OpenVINO) and arm64-cpu (ExecuTorch/XNNPACK, run on "
-             "x86 here) at fp32 and int8.", ""]
+             "x86 here) at fp32 and int8; where a run names `--cache-interval N`, also fp32 bundles whose UNet "
+             "is split for DeepCache (`-cacheN`: the full denoiser every N steps, a shallow one between; its `step` "
+             "column times the full denoiser, so its saving shows end to end).", ""]
     for path, result in results:
         rel = path.parent.relative_to(docs.parent) if path.is_relative_to(docs.parent) else path.parent
         host = result["host"]
