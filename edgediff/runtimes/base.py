@@ -22,6 +22,9 @@ from edgediff.registry import Registry
 class SessionOptions:
     precision: str = "fp32"  # the bundle's precision; engines with precision hints follow it
     threads: int | None = None  # None: the engine's default (all cores)
+    # Whether idle worker threads may spin-wait for the next parallel region (None: the engine's default).
+    # Sessions that take turns on the same cores want it off: see BundlePipeline.
+    spin_wait: bool | None = None
 
 
 class Session(Protocol):

@@ -1,4 +1,9 @@
-"""ONNX Runtime, CPU execution provider, all graph optimizations on."""
+"""ONNX Runtime, CPU execution provider, all graph optimizations on.
+
+Every session owns an intra-op thread pool whose threads spin-wait after a run (ORT's default). In
+a pipeline the text encoder, denoiser(s) and VAE take turns, so the idle pools' spinning threads take
+the cores of the session that runs next; ``SessionOptions.spin_wait=False`` turns it off.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,8 @@ class OnnxRuntimeSession:
         so.log_severity_level = 3
         if options.threads:
             so.intra_op_num_threads = options.threads
+        if options.spin_wait is not None:
+            so.add_session_config_entry("session.intra_op.allow_spinning", "1" if options.spin_wait else "0")
         self._session = ort.InferenceSession(str(model_file), so, providers=["CPUExecutionProvider"])
         self.input_names = tuple(i.name for i in self._session.get_inputs())
         self.output_names = tuple(o.name for o in self._session.get_outputs())
