@@ -122,12 +122,7 @@ def export(model: str | None, target_name: str, output: Path, recipe_file: Path 
                    f"{'ok' if p['passed'] else 'MISMATCH'}")
     quality = bundle.manifest.get("quality")
     if quality:
-        images, speed = quality["images"], quality["speed"]
-        adherence = f", adherence drop {images['adherence_drop'] * 100:+.1f} pts" if "adherence_drop" in images else ""
-        smaller = f"; {quality['size']['compression']:.1f}x smaller" if "size" in quality else ""
-        against = "every step full" if "cache" in quality else "fp32"
-        click.echo(f"quality vs {against}: PSNR {images['psnr']:.1f} dB{adherence}{smaller}; "
-                   f"{speed.get('speedup', float('nan')):.2f}x {speed.get('speedup_of', 'fp32 speed per step')}")
+        click.echo(_describe_quality(quality))
     click.echo(f"wrote {output}")
 
 
@@ -216,8 +211,17 @@ def eval_command(model: str | None, n_prompts: int | None, prompt_set: str, teac
                    f"{facts['denoiser_step_ms']:.1f} ms/step, {facts['end_to_end_ms']:.0f} ms/image (median)")
         report = facts["build_report"]
         if report:
-            click.echo(f"build report vs fp32: PSNR {report['images']['psnr']:.1f} dB, {report['size']['compression']:.1f}x "
-                       f"smaller, {report['speed'].get('speedup', float('nan')):.2f}x speed per step")
+            click.echo("build report, " + _describe_quality(report))
+
+
+def _describe_quality(report: dict[str, Any]) -> str:
+    """One line from a manifest's ``quality`` report: a quantized bundle's (vs fp32) or a cached one's."""
+    images, speed = report["images"], report["speed"]
+    adherence = f", adherence drop {images['adherence_drop'] * 100:+.1f} pts" if "adherence_drop" in images else ""
+    smaller = f"; {report['size']['compression']:.1f}x smaller" if "size" in report else ""
+    against = "every step full" if "cache" in report else "fp32"
+    return (f"quality vs {against}: PSNR {images['psnr']:.1f} dB{adherence}{smaller}; "
+            f"{speed.get('speedup', float('nan')):.2f}x {speed.get('speedup_of', 'fp32 speed per step')}")
 
 
 if __name__ == "__main__":

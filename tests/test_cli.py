@@ -49,6 +49,9 @@ def test_validate_passes_on_a_fresh_bundle(ort_bundle: Path) -> None:
         (["export", "config:tiny-sd", "--target", "jetson-orin"], "cannot be built on this host"),
         (["export", "config:nope", "--target", "x86-cpu"], "unknown architecture config:nope"),
         (["run", "/no/such/bundle"], "is not an edgediff bundle"),
+        (["export", "config:tiny-dit", "--target", "x86-cpu", "--cache-interval", "2"], "splits UNets"),
+        (["export", "config:tiny-sd", "--target", "x86-cpu", "--precision", "int8", "--cache-interval", "2"],
+         "builds fp32/fp16 bundles"),
     ],
 )
 def test_bad_input_gives_one_error_line_exit_2_and_no_output(args: list[str], message: str, tmp_path: Path) -> None:
