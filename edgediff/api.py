@@ -26,7 +26,7 @@ def export_bundle(
 
     ``options`` (quality target, calibration, layers kept in float) are merged over the recipe file's.
     """
-    from edgediff.build import build, resolve_settings
+    from edgediff.build import build
     from edgediff.bundle.atomic import check_output_free
     from edgediff.models import load_model
     from edgediff.targets import get_target
@@ -42,7 +42,6 @@ def export_bundle(
         target_obj.check_precision(recipe.precision)
     check_output_free(output, force)
     loaded = load_model(model, trust_pickle=trust_pickle)
-    resolve_settings(loaded, target_obj, recipe)
     return build(loaded, target_obj, recipe, output, force=force, progress=progress or (lambda _: None))
 
 

@@ -42,16 +42,24 @@ def _silent(_: str) -> None:
 
 
 def model_for_recipe(model: Model, recipe: Recipe) -> Model:
-    """The model as the recipe builds it: with its denoiser split in two when the recipe asks for caching."""
-    if cache_plan_from_options(recipe.options) is None:
-        return model
-    from edgediff.cache.deepcache_unet import with_deep_cache
+    """The model as the recipe builds it: its VAE decoder swapped for a distilled one (``decoder``), its
+    denoiser split in two for caching (``cache_interval``). Cheap: factories change, nothing is built."""
+    if recipe.options.get("decoder"):
+        from edgediff.distill.decoder_swap import decoder_folder, with_tiny_decoder
 
-    return with_deep_cache(model)
+        model = with_tiny_decoder(model, decoder_folder(model, str(recipe.options["decoder"])))
+    if cache_plan_from_options(recipe.options) is not None:
+        from edgediff.cache.deepcache_unet import with_deep_cache
+
+        model = with_deep_cache(model)
+    return model
 
 
 def resolve_settings(model: Model, target: Target, recipe: Recipe) -> dict[str, Any]:
-    """The concrete build settings (recipe over model defaults), validated; no heavy work."""
+    """The concrete build settings (recipe over model defaults), validated; no heavy work.
+
+    ``model`` is the recipe's model (``model_for_recipe``): its components are the ones built.
+    """
     recipe.validate()
     if not target.available:
         raise TargetError(f"target {target.name!r} cannot be built on this host ({target.availability_reason()}); "
@@ -59,10 +67,14 @@ def resolve_settings(model: Model, target: Target, recipe: Recipe) -> dict[str, 
     precision = recipe.precision or target.default_precision
     target.check_precision(precision)
     plan = cache_plan_from_options(recipe.options)
-    settings = sampling_settings(model_for_recipe(model, recipe), recipe) | {"precision": precision}
+    settings = sampling_settings(model, recipe) | {"precision": precision}
     settings["cache"] = None if plan is None else plan.to_json()
     if plan is not None:
         _check_cache_settings(plan, settings)
+    settings["decoder"] = recipe.options.get("decoder")
+    if settings["decoder"] and precision not in FLOAT_PRECISIONS:
+        raise TargetError(f"--decoder builds fp32/fp16 bundles; the quantized build measures its denoiser against "
+                          f"the source model's decoder, not a distilled one: drop --precision {precision} or --decoder")
     quantized = tuple(recipe.options.get("quantize_components", DEFAULT_QUANTIZED_COMPONENTS))
     settings["quantized_components"] = quantized
     settings["keep_float"] = tuple(recipe.options.get("keep_float", ()))
@@ -339,8 +351,9 @@ def build(
     force: bool = False,
     progress: Progress = _silent,
 ) -> Bundle:
-    settings = resolve_settings(model, target, recipe)
+    source_model = model
     model = model_for_recipe(model, recipe)
+    settings = resolve_settings(model, target, recipe)
     check_output_free(out, force)
     started = time.perf_counter()
     calibration = _calibration_for_build(model, recipe, settings, progress)
@@ -350,7 +363,8 @@ def build(
 
         quantized = QuantizedBuild(model, target, settings, progress)
     try:
-        bundle = _build_into(model, target, recipe, settings, out, force, calibration, quantized, started, progress)
+        bundle = _build_into(model, source_model, target, recipe, settings, out, force, calibration, quantized, started,
+                             progress)
     finally:
         if quantized is not None:
             quantized.close()
@@ -359,7 +373,7 @@ def build(
 
 
 def _build_into(
-    model: Model, target: Target, recipe: Recipe, settings: dict[str, Any], out: Path, force: bool,
+    model: Model, source_model: Model, target: Target, recipe: Recipe, settings: dict[str, Any], out: Path, force: bool,
     calibration: Any, quantized: QuantizedBuild | None, started: float, progress: Progress,
 ) -> Bundle:
     with atomic_directory(out, force=force) as tmp:
@@ -391,13 +405,35 @@ def _build_into(
         }
         write_manifest(tmp, json.loads(json.dumps(manifest)))
         quality = quantized.report(tmp, components) if quantized is not None else None
-        if settings["cache"] is not None and settings["quality_report"] and not _partial(settings, model):
-            from edgediff.cache.report import cache_quality_report
-
-            progress("quality: measuring the cached plan's images and speed against every step full")
-            quality = cache_quality_report(tmp, recipe.options.get("quality_prompts"))
+        substituted = settings["cache"] is not None or settings["decoder"]
+        if substituted and settings["quality_report"] and not _partial(settings, model):
+            progress("quality: measuring the bundle's images and speed against the source's graphs")
+            quality = _substitution_report(tmp, source_model, settings, recipe.options.get("quality_prompts"))
         if quality is not None:
             manifest["quality"] = quality
             manifest["provenance"]["build_seconds"] = round(time.perf_counter() - started, 1)
             write_manifest(tmp, json.loads(json.dumps(manifest)))
     return open_bundle(out)
+
+
+def _substitution_report(bundle_dir: Path, source_model: Model, settings: dict[str, Any], prompts: int | None) -> Any:
+    """``build_report`` for a cached and/or distilled-decoder bundle, with the source's decoder as teacher."""
+    from edgediff.build_report import substitution_quality_report
+
+    if not settings["decoder"]:
+        return substitution_quality_report(bundle_dir, prompts=prompts)
+    import torch
+
+    from edgediff.distill.decoder_swap import check_decoder_fits, decoder_folder
+    from edgediff.distill.tiny_decoder import decoder_gflop, load_tiny_decoder
+    from edgediff.runtimes.torch_session import TorchSession
+
+    folder = decoder_folder(source_model, settings["decoder"])
+    record = check_decoder_fits(source_model, folder)
+    teacher = source_model.build_component("vae_decoder")
+    latents = teacher.example_inputs(settings["height"], settings["width"], 1)[0]
+    record["gflop"] = decoder_gflop(load_tiny_decoder(folder), latents)
+    record["teacher_gflop"] = decoder_gflop(teacher, latents)
+    with torch.no_grad():
+        return substitution_quality_report(bundle_dir, teacher_decoder=TorchSession(teacher, ("latents",), ("image",)),
+                                           decoder=record, prompts=prompts)

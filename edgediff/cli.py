@@ -104,16 +104,19 @@ def _split(value: str | None) -> tuple[str, ...] | None:
 @click.option("--cache-interval", type=click.IntRange(min=1),
               help="UNets: run the full denoiser every N steps and a shallow one reusing its deep features in between "
                    "(DeepCache); 1 or unset: every step full.")
+@click.option("--decoder", help="'tiny': the model's shipped distilled VAE decoder (zoo models ship one), or a folder "
+                                "holding one (config.json + model.safetensors); measured against the source decoder.")
 def export(model: str | None, target_name: str, output: Path, recipe_file: Path | None, components: str | None,
            force: bool, trust_pickle: bool, calibration_samples: int | None, max_quality_drop: float | None,
            min_psnr: float | None, quality_prompts: int | None, keep_float: tuple[str, ...], no_quality_report: bool,
-           cache_interval: int | None, **overrides: Any) -> None:
+           cache_interval: int | None, decoder: str | None, **overrides: Any) -> None:
     """Export MODEL (diffusers folder, zoo:NAME or config:NAME; default: the shipped zoo model) for a target."""
     from edgediff.api import export_bundle
 
     options = {"calibration_samples": calibration_samples, "max_quality_drop": max_quality_drop, "min_psnr": min_psnr,
                "quality_prompts": quality_prompts, "keep_float": keep_float,
-               "quality_report": False if no_quality_report else None, "cache_interval": cache_interval}
+               "quality_report": False if no_quality_report else None, "cache_interval": cache_interval,
+               "decoder": decoder}
     bundle = export_bundle(model, target_name, output, recipe_file=recipe_file, components=_split(components),
                            force=force, trust_pickle=trust_pickle, progress=_progress, options=options, **overrides)
     for name, c in bundle.components.items():
@@ -215,14 +218,19 @@ def eval_command(model: str | None, n_prompts: int | None, prompt_set: str, teac
 
 
 def _describe_quality(report: dict[str, Any]) -> str:
-    """One line from a manifest's ``quality`` report: a quantized bundle's (vs fp32) or a cached one's."""
+    """One line from a manifest's ``quality`` report: a quantized bundle's (vs fp32), a cached or
+    distilled-decoder one's (vs the source's graphs)."""
     images, speed = report["images"], report["speed"]
     adherence = f", adherence drop {images['adherence_drop'] * 100:+.1f} pts" if "adherence_drop" in images else ""
     smaller = f"; {report['size']['compression']:.1f}x smaller" if "size" in report else ""
-    against = "every step full" if "cache" in report else "fp32"
-    return (f"quality vs {against}: PSNR {images['psnr']:.1f} dB{adherence}{smaller}; "
-            f"{speed.get('speedup', float('nan')):.2f}x {speed.get('speedup_of', 'fp32 speed per step')}")
-
+    against = report.get("against_short", "every step full" if "cache" in report else "fp32")
+    line = f"quality vs {against}: PSNR {images['psnr']:.1f} dB{adherence}{smaller}"
+    if "speedup" in speed:
+        line += f"; {speed['speedup']:.2f}x {speed.get('speedup_of', 'fp32 speed per step')}"
+    if "decoder" in report:
+        d = report["decoder"]
+        line += f"; decoder {d['gflop']:.2f} GFLOP (source {d['teacher_gflop']:.2f}), {speed['decode_ms']:.1f} ms"
+    return line
 
 if __name__ == "__main__":
     main()

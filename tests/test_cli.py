@@ -52,6 +52,8 @@ def test_validate_passes_on_a_fresh_bundle(ort_bundle: Path) -> None:
         (["export", "config:tiny-dit", "--target", "x86-cpu", "--cache-interval", "2"], "splits UNets"),
         (["export", "config:tiny-sd", "--target", "x86-cpu", "--precision", "int8", "--cache-interval", "2"],
          "builds fp32/fp16 bundles"),
+        (["export", "config:tiny-sd", "--target", "x86-cpu", "--decoder", "tiny"], "ships no tiny decoder"),
+        (["export", "config:tiny-sd", "--target", "x86-cpu", "--decoder", "/no/such/decoder"], "no such folder"),
     ],
 )
 def test_bad_input_gives_one_error_line_exit_2_and_no_output(args: list[str], message: str, tmp_path: Path) -> None:

@@ -128,6 +128,13 @@ class ZooSampler:
         return np.concatenate(out) if out else np.zeros((0, 64, 64, 3), np.uint8)
 
     def _generate_batch(self, prompts: list[str], seeds: list[int], steps: int, scale: float) -> np.ndarray:
+        latents = self.sample_latents(prompts, seeds, steps, scale)
+        images = self.vae.decode(latents / self.vae.config.scaling_factor).sample
+        return to_uint8(images)
+
+    @torch.no_grad()
+    def sample_latents(self, prompts: list[str], seeds: list[int], steps: int, scale: float) -> torch.Tensor:
+        """The final model-space latents of one batch (what the VAE decoder reads)."""
         device, dtype = self.device, self.dtype
         n = len(prompts)
         factor = 2 ** (len(self.vae.config.block_out_channels) - 1)
@@ -141,5 +148,4 @@ class ZooSampler:
             eps_cond, eps_uncond = self.denoise(model_in, t, cond).chunk(2)
             eps = eps_uncond + scale * (eps_cond - eps_uncond)
             latents = self.scheduler.step(eps, t, latents).prev_sample
-        images = self.vae.decode(latents / self.vae.config.scaling_factor).sample
-        return to_uint8(images)
+        return latents

@@ -213,6 +213,18 @@ def test_engine_plan_names_every_engine_and_filters_by_pattern(tmp_path: Path) -
     assert all(s.command == [] for s in picked)  # nothing is prepared (no export, no venv) until the run starts
 
 
+def test_cached_and_distilled_decoder_variants_get_their_own_engines_and_bundle_folders(tmp_path: Path) -> None:
+    args = compare.parse_args(["--work", str(tmp_path), "--cache-interval", "3", "--tiny-decoder",
+                               "--engines", "edgediff-intel-cpu-fp32*"])
+    names = [s.name for s in compare.plan_engines(args, lambda: tmp_path, {"height": 64, "width": 64,
+                                                                           "guidance_scale": 5.0})]
+    assert names == ["edgediff-intel-cpu-fp32", "edgediff-intel-cpu-fp32-cache3", "edgediff-intel-cpu-fp32-tinyvae",
+                     "edgediff-intel-cpu-fp32-cache3-tinyvae"]
+    folder = compare.bundle_folder_name("zoo:shapes-unet", "intel-cpu", "fp32", 64, 64,
+                                        {"cache_interval": 3, "decoder": "tiny"})
+    assert folder == "zoo_shapes-unet-64x64-intel-cpu-fp32-cache3-tinyvae"
+
+
 @pytest.mark.slow
 def test_compare_runs_eager_the_onnxruntime_peer_and_a_bundle_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "out"

@@ -144,6 +144,14 @@ def model_folder(model: str, work: Path) -> Path:
     return Path(model).expanduser()
 
 
+def bundle_folder_name(model: str, target: str, precision: str, height: int, width: int,
+                       options: dict[str, Any]) -> str:
+    """One folder per cell and per option that changes the bundle (quality target, cache plan, decoder)."""
+    drop, interval = options.get("max_quality_drop"), options.get("cache_interval")
+    return (f"{_slug(model)}-{height}x{width}-{target}-{precision}" + ("" if drop is None else f"-drop{drop}")
+            + ("" if interval is None else f"-cache{interval}") + ("-tinyvae" if options.get("decoder") == "tiny" else ""))
+
+
 def bundle_dir(model: str, target: str, precision: str, height: int, width: int, work: Path,
                options: dict[str, Any]) -> Path:
     """A bundle for this cell, exported on first use and reused while its manifest matches.
@@ -153,10 +161,7 @@ def bundle_dir(model: str, target: str, precision: str, height: int, width: int,
     """
     from edgediff.api import export_bundle
 
-    drop, interval = options.get("max_quality_drop"), options.get("cache_interval")
-    out = work / "bundles" / (f"{_slug(model)}-{height}x{width}-{target}-{precision}"
-                              + ("" if drop is None else f"-drop{drop}")
-                              + ("" if interval is None else f"-cache{interval}"))
+    out = work / "bundles" / bundle_folder_name(model, target, precision, height, width, options)
     if (out / "manifest.json").is_file():
         manifest = json.loads((out / "manifest.json").read_text())
         found = (manifest["provenance"]["source"], manifest["pipeline"]["height"], manifest["pipeline"]["width"])
@@ -196,11 +201,16 @@ def plan_engines(args: argparse.Namespace, folder_fn: Any, geometry: dict[str, A
                 return {}
 
             specs.append(EngineSpec(name, "peer", prepare=peer))
-    # fp32 bundles with their denoiser split for caching (edgediff.cache): less work per image, same runtime
-    variants = [(p, {}) for p in EDGEDIFF_PRECISIONS] + [("fp32", {"cache_interval": n}) for n in args.cache_interval]
+    # fp32 bundles with their denoiser split for caching (edgediff.cache) and/or the model's distilled VAE
+    # decoder (edgediff.distill): less work per image, same runtime
+    float_variants = [{}] + [{"cache_interval": n} for n in args.cache_interval]
+    variants = [(p, {}) for p in EDGEDIFF_PRECISIONS] + [("fp32", v) for v in float_variants[1:]]
+    if args.tiny_decoder:
+        variants += [("fp32", v | {"decoder": "tiny"}) for v in float_variants]
     for target in TARGETS:
         for precision, extra in variants:
-            name = f"edgediff-{target}-{precision}" + (f"-cache{extra['cache_interval']}" if extra else "")
+            name = (f"edgediff-{target}-{precision}" + (f"-cache{extra['cache_interval']}" if "cache_interval" in extra
+                                                        else "") + ("-tinyvae" if "decoder" in extra else ""))
 
             def edge(name: str = name, target: str = target, precision: str = precision,
                      extra: dict[str, Any] = extra) -> dict:
@@ -435,6 +445,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-quality-drop", nargs="*", default=[], metavar="PRECISION=DROP",
                         help="build edgediff PRECISION with this adherence target (zoo models), e.g. int8=0.01: "
                              "the bundle keeps its most sensitive layers in float until it meets it")
+    parser.add_argument("--tiny-decoder", action="store_true",
+                        help="also time the fp32 (and cached) bundles built with the model's distilled VAE decoder "
+                             "(--decoder tiny): engines edgediff-TARGET-fp32[-cacheN]-tinyvae")
     parser.add_argument("--cache-interval", type=int, nargs="*", default=[], metavar="N",
                         help="also time fp32 edgediff bundles built with --cache-interval N (UNets): "
                              "engines edgediff-TARGET-fp32-cacheN")

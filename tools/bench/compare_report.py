@@ -176,7 +176,9 @@ def docs_page(results: list[tuple[Path, dict[str, Any]]], docs: Path, gpu_tables
              "bundles for x86-cpu (ONNX Runtime), intel-cpu (OpenVINO) and arm64-cpu (ExecuTorch/XNNPACK, run on "
              "x86 here) at fp32 and int8; where a run names `--cache-interval N`, also fp32 bundles whose UNet "
              "is split for DeepCache (`-cacheN`: the full denoiser every N steps, a shallow one between; its `step` "
-             "column times the full denoiser, so its saving shows end to end).", ""]
+             "column times the full denoiser, so its saving shows end to end); where it names `--tiny-decoder`, "
+             "also fp32 bundles whose VAE decoder is the model's distilled tiny decoder (`-tinyvae`; it changes "
+             "only the end-to-end columns).", ""]
     for path, result in results:
         rel = path.parent.relative_to(docs.parent) if path.is_relative_to(docs.parent) else path.parent
         host = result["host"]

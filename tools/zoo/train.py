@@ -5,6 +5,7 @@ Stages (each seeded, each writing a JSON log with its loss curves next to its ch
   vae         AutoencoderKL on renders -> vae.safetensors (+ scaling_factor in its metadata)
   classifier  the evaluator's attribute classifier -> classifier.safetensors
   diffusion   text encoder + UNet + DiT -> text_encoder/unet/transformer.safetensors
+  tiny-decoder  a TinyDecoder distilled from the shipped VAE decoder -> NAME/{config.json,model.safetensors}
 The exact command lines used for the shipped models are in tools/zoo/README.md; ``tools.zoo.pack``
 turns the checkpoints into the diffusers folders under edgediff/zoo/models/.
 """
@@ -26,18 +27,21 @@ def main() -> None:
     data.add_argument("--count", type=int, required=True)
     data.add_argument("--start", type=int, default=0)
     data.add_argument("--workers", type=int, default=None)
-    from tools.zoo import train_classifier, train_diffusion, train_vae
+    from tools.zoo import train_classifier, train_diffusion, train_tiny_decoder, train_vae
 
     train_vae.add_arguments(sub.add_parser("vae"))
     train_classifier.add_arguments(sub.add_parser("classifier"))
     train_diffusion.add_arguments(sub.add_parser("diffusion"))
+    train_tiny_decoder.add_arguments(sub.add_parser("tiny-decoder"))
     args = parser.parse_args()
     if args.stage == "data":
         from tools.zoo.data import render_to
 
         render_to(args.out, args.seed, args.count, start=args.start, workers=args.workers)
     else:
-        {"vae": train_vae, "classifier": train_classifier, "diffusion": train_diffusion}[args.stage].run(args)
+        stages = {"vae": train_vae, "classifier": train_classifier, "diffusion": train_diffusion,
+                  "tiny-decoder": train_tiny_decoder}
+        stages[args.stage].run(args)
 
 
 if __name__ == "__main__":

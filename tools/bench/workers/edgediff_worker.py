@@ -80,7 +80,8 @@ class BundleSession:
         b = self.pipe.bundle
         return (f"edgediff bundle: target {b.manifest['target']['name']}, {b.runtime} runtime, precision {b.precision}, "
                 f"{threads} threads, static shapes {b.pipeline['height']}x{b.pipeline['width']}, "
-                f"denoiser batch {b.pipeline['denoiser_batch']}" + _cache_note(b.pipeline.get("cache")))
+                f"denoiser batch {b.pipeline['denoiser_batch']}" + _cache_note(b.pipeline.get("cache"))
+                + _decoder_note(b.manifest["provenance"]["recipe"]["options"].get("decoder")))
 
 
 def _cache_note(cache: dict | None) -> str:
@@ -88,6 +89,10 @@ def _cache_note(cache: dict | None) -> str:
         return ""
     return (f", {cache['method']} every {cache['interval']} steps (full denoiser on step 0, {cache['interval']}, ...; "
             f"{cache['component']} between; step = the full denoiser)")
+
+
+def _decoder_note(decoder: str | None) -> str:
+    return "" if not decoder else f", VAE decoder replaced by the distilled one ({decoder})"
 
 
 def _versions(runtime: str) -> dict[str, str]:

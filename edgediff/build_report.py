@@ -1,0 +1,89 @@
+"""The manifest's ``quality`` report for float bundles whose graphs are not the source model's: cached
+steps (``--cache-interval``) and a distilled VAE decoder (``--decoder``). Quantized bundles get theirs
+from ``build_quantized``.
+
+The teacher is the finished bundle with the originals restored: every step on the full denoiser
+(that graph passed its parity check against PyTorch at build time) and the source model's own VAE
+decoder, run in PyTorch. So the gap measured is the substitution's alone, not the exporter's.
+Images come from the same prompts and noise; the two denoising plans are timed alternately, so
+machine noise hits both alike.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgediff.runtimes.base import Session
+from edgediff.runtimes.pipeline import BundlePipeline, Generation, SessionPipeline
+
+DEFAULT_PROMPTS = {True: 32, False: 4}  # with the zoo evaluator (adherence needs many prompts) / PSNR only
+TIMED_ROUNDS = 5
+
+
+class _Teacher:
+    """The bundle's pipeline with the originals back: caching off, ``restored`` sessions swapped in."""
+
+    def __init__(self, pipe: BundlePipeline, restored: dict[str, Session]) -> None:
+        self.inner = SessionPipeline(pipe.pipeline, {**pipe.sessions, **restored}, pipe.tokenizer)
+        self.pipeline = pipe.pipeline
+        self.cached = pipe.cache_plan is not None
+
+    def __call__(self, prompt: str = "", **kwargs: Any) -> Generation:
+        return self.inner(prompt, cache_interval=1 if self.cached else None, **kwargs)
+
+
+def substitution_quality_report(
+    bundle_dir: Path, *, teacher_decoder: Session | None = None, decoder: dict[str, Any] | None = None,
+    prompts: int | None = None, seed: int = 0,
+) -> dict[str, Any]:
+    """Images of the bundle vs its teacher (``teacher_decoder``: the source's VAE decoder session, when the
+    bundle's is distilled; ``decoder``: what the manifest records of that decoder), plus its speed."""
+    from edgediff.quantize.quality import QualityProbe, evaluator_applies
+
+    pipe = BundlePipeline(bundle_dir, verify=False)
+    plan = pipe.cache_plan
+    restored = {"vae_decoder": teacher_decoder} if teacher_decoder is not None else {}
+    count = prompts or DEFAULT_PROMPTS[evaluator_applies(pipe.pipeline)]
+    probe = QualityProbe(_Teacher(pipe, restored), count, seed)
+    measured = probe.measure_pipeline(pipe)
+    against = (["every step on the full denoiser (parity-checked against PyTorch)"] if plan else []) + (
+        ["the source model's VAE decoder (PyTorch fp32)"] if restored else [])
+    report: dict[str, Any] = {
+        "against": "the same bundle with " + " and ".join(against) + ", same prompts and noise",
+        "against_short": " + ".join((["every step full"] if plan else []) + (["source decoder"] if restored else [])),
+        "images": measured,
+        "speed": _speed(pipe, probe.prompts[0] if pipe.pipeline["conditioning"] == "text" else ""),
+    }
+    if plan is not None:
+        steps = pipe.pipeline["steps"]
+        report["cache"] = plan.to_json() | {"steps": steps, "full_steps": plan.full_steps(steps)}
+    if decoder is not None:
+        report["decoder"] = decoder
+    return report
+
+
+def _speed(pipe: BundlePipeline, prompt: str) -> dict[str, Any]:
+    """Median image and decode ms of the bundle; for a cached one, also every step full (runs alternating)."""
+    class_label = 0 if pipe.pipeline["conditioning"] == "class" else None
+    plans: list[int | None] = [None, 1] if pipe.cache_plan is not None else [None]  # None: the bundle's own plan
+    image_ms: dict[int | None, list[float]] = {k: [] for k in plans}
+    decode_ms: list[float] = []
+    for round_index in range(TIMED_ROUNDS + 1):
+        for interval in plans:
+            started = time.perf_counter()
+            generation = pipe(prompt, class_label=class_label, seed=round_index, cache_interval=interval)
+            if round_index:  # the first round warms every plan up
+                image_ms[interval].append((time.perf_counter() - started) * 1e3)
+                if interval is None:
+                    decode_ms.append(generation.timings_ms["decode_ms"])
+    speed: dict[str, Any] = {"image_ms": float(np.median(image_ms[None])), "decode_ms": float(np.median(decode_ms)),
+                             "measured_on": f"build host, median of {TIMED_ROUNDS}"}
+    if pipe.cache_plan is not None:
+        full = float(np.median(image_ms[1]))
+        speed |= {"uncached_image_ms": full, "speedup": full / speed["image_ms"],
+                  "speedup_of": "the uncached bundle per image", "measured_on": speed["measured_on"] + ", alternating"}
+    return speed
