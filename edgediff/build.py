@@ -408,32 +408,12 @@ def _build_into(
         substituted = settings["cache"] is not None or settings["decoder"]
         if substituted and settings["quality_report"] and not _partial(settings, model):
             progress("quality: measuring the bundle's images and speed against the source's graphs")
-            quality = _substitution_report(tmp, source_model, settings, recipe.options.get("quality_prompts"))
+            from edgediff.build_report import report_for_build
+
+            quality = report_for_build(tmp, source_model, settings, recipe.options.get("quality_prompts"))
         if quality is not None:
             manifest["quality"] = quality
             manifest["provenance"]["build_seconds"] = round(time.perf_counter() - started, 1)
             write_manifest(tmp, json.loads(json.dumps(manifest)))
     return open_bundle(out)
 
-
-def _substitution_report(bundle_dir: Path, source_model: Model, settings: dict[str, Any], prompts: int | None) -> Any:
-    """``build_report`` for a cached and/or distilled-decoder bundle, with the source's decoder as teacher."""
-    from edgediff.build_report import substitution_quality_report
-
-    if not settings["decoder"]:
-        return substitution_quality_report(bundle_dir, prompts=prompts)
-    import torch
-
-    from edgediff.distill.decoder_swap import check_decoder_fits, decoder_folder
-    from edgediff.distill.tiny_decoder import decoder_gflop, load_tiny_decoder
-    from edgediff.runtimes.torch_session import TorchSession
-
-    folder = decoder_folder(source_model, settings["decoder"])
-    record = check_decoder_fits(source_model, folder)
-    teacher = source_model.build_component("vae_decoder")
-    latents = teacher.example_inputs(settings["height"], settings["width"], 1)[0]
-    record["gflop"] = decoder_gflop(load_tiny_decoder(folder), latents)
-    record["teacher_gflop"] = decoder_gflop(teacher, latents)
-    with torch.no_grad():
-        return substitution_quality_report(bundle_dir, teacher_decoder=TorchSession(teacher, ("latents",), ("image",)),
-                                           decoder=record, prompts=prompts)

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from edgediff.models.types import Model
 from edgediff.runtimes.base import Session
 from edgediff.runtimes.pipeline import BundlePipeline, Generation, SessionPipeline
 
@@ -87,3 +88,24 @@ def _speed(pipe: BundlePipeline, prompt: str) -> dict[str, Any]:
         speed |= {"uncached_image_ms": full, "speedup": full / speed["image_ms"],
                   "speedup_of": "the uncached bundle per image", "measured_on": speed["measured_on"] + ", alternating"}
     return speed
+
+
+def report_for_build(bundle_dir: Path, source_model: Model, settings: dict[str, Any], prompts: int | None) -> dict[str, Any]:
+    """The report of a cached and/or distilled-decoder build; the source model's decoder is the teacher's."""
+    if not settings["decoder"]:
+        return substitution_quality_report(bundle_dir, prompts=prompts)
+    import torch
+
+    from edgediff.distill.decoder_swap import check_decoder_fits, decoder_folder
+    from edgediff.distill.tiny_decoder import decoder_gflop, load_tiny_decoder
+    from edgediff.runtimes.torch_session import TorchSession
+
+    folder = decoder_folder(source_model, settings["decoder"])
+    record = check_decoder_fits(source_model, folder)
+    teacher = source_model.build_component("vae_decoder")
+    latents = teacher.example_inputs(settings["height"], settings["width"], 1)[0]
+    record["gflop"] = decoder_gflop(load_tiny_decoder(folder), latents)
+    record["teacher_gflop"] = decoder_gflop(teacher, latents)
+    with torch.no_grad():
+        return substitution_quality_report(bundle_dir, teacher_decoder=TorchSession(teacher, ("latents",), ("image",)),
+                                           decoder=record, prompts=prompts)

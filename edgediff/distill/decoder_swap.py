@@ -15,11 +15,12 @@ from typing import Any
 import torch
 
 from edgediff.errors import EdgeDiffError, ModelLoadError
+from edgediff.models.diffusers_folder import TINY_DECODER_FOLDER
 from edgediff.models.types import Geometry, Model
 from edgediff.models.wrappers import ExportWrapper, TensorSpec
 
 SHIPPED = "tiny"
-SHIPPED_FOLDER = "vae_decoder_tiny"  # beside vae/ in a diffusers folder
+SHIPPED_FOLDER = TINY_DECODER_FOLDER  # beside vae/ in a diffusers folder; left out of the model's own hash
 VAE_WEIGHTS = Path("vae") / "diffusion_pytorch_model.safetensors"
 
 

@@ -70,13 +70,16 @@ def distill_decoder(
     ema.requires_grad_(False)
     optimizer = torch.optim.AdamW(student.parameters(), lr=lr, weight_decay=0.0)
     warmup = min(500, steps // 10 + 1)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min(1.0, (s + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(s / steps, 1.0))))
+    budget_s = max_minutes * 60
     log = DistillLog()
     started = time.time()
     autocast = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
     step = 0
     for step in range(steps):
+        # cosine decay over whichever ends first, the steps or the time budget, so a capped run still anneals
+        done = max(step / steps, (time.time() - started) / budget_s)
+        for group in optimizer.param_groups:
+            group["lr"] = lr * min(1.0, (step + 1) / warmup) * 0.5 * (1 + math.cos(math.pi * min(done, 1.0)))
         latents = sample_latents(batch, generator)
         flip = torch.rand(latents.shape[0], 1, 1, 1, device=device, generator=generator) < 0.5
         latents = torch.where(flip, latents.flip(-1), latents).contiguous(memory_format=torch.channels_last)
@@ -89,7 +92,6 @@ def distill_decoder(
         loss.backward()
         torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
         optimizer.step()
-        schedule.step()
         with torch.no_grad():
             decay = 0.0 if step < warmup else 0.999
             torch._foreach_lerp_(list(ema.parameters()), list(student.parameters()), 1.0 - decay)
@@ -97,7 +99,7 @@ def distill_decoder(
             log.steps.append(step)
             log.loss.append(round(loss.item(), 6))
             progress(f"tiny decoder step {step} loss {loss.item():.5f} {time.time() - started:.0f}s")
-        if time.time() - started > max_minutes * 60:
+        if time.time() - started > budget_s:
             progress(f"tiny decoder: time limit at step {step}")
             break
     log.steps_done = step + 1

@@ -12,6 +12,8 @@ from edgediff.models.hashing import sha256_tree
 from edgediff.models.tokenizer_files import pad_token_id, tokenizer_json_from_folder, tokenizer_max_length
 from edgediff.models.types import Model
 
+TINY_DECODER_FOLDER = "vae_decoder_tiny"  # a distilled VAE decoder shipped beside vae/ (edgediff.distill)
+OPTIONAL_FOLDERS = (TINY_DECODER_FOLDER,)
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 DENOISER_KEYS = ("unet", "transformer")
 
@@ -101,7 +103,8 @@ def load_diffusers_folder(path: Path, *, trust_pickle: bool = False, source: str
     defaults = _read_json(defaults_path) if defaults_path.is_file() else None
     return assemble(
         source=source or str(path),
-        source_hash=sha256_tree(path),
+        # a shipped distilled decoder is an alternative, hashed in by the builds that use it (--decoder)
+        source_hash=sha256_tree(path, exclude=OPTIONAL_FOLDERS),
         denoiser_class=denoiser_class,
         denoiser_config=denoiser_config,
         vae_config=vae_config,

@@ -16,10 +16,14 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def sha256_tree(root: Path) -> str:
-    """Hash of every file's relative path and content, in sorted order (stable across machines)."""
+def sha256_tree(root: Path, exclude: tuple[str, ...] = ()) -> str:
+    """Hash of every file's relative path and content, in sorted order (stable across machines).
+
+    ``exclude`` names top-level folders left out (optional parts a build hashes in only when it uses them).
+    """
     digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+    files = (p for p in root.rglob("*") if p.is_file() and p.relative_to(root).parts[0] not in exclude)
+    for path in sorted(files):
         digest.update(path.relative_to(root).as_posix().encode())
         digest.update(sha256_file(path).encode())
     return digest.hexdigest()

@@ -163,9 +163,17 @@ def bundle_dir(model: str, target: str, precision: str, height: int, width: int,
 
     out = work / "bundles" / bundle_folder_name(model, target, precision, height, width, options)
     if (out / "manifest.json").is_file():
+        from edgediff.build import model_for_recipe
+        from edgediff.models import load_model
+        from edgediff.recipe import Recipe
+
         manifest = json.loads((out / "manifest.json").read_text())
-        found = (manifest["provenance"]["source"], manifest["pipeline"]["height"], manifest["pipeline"]["width"])
-        if found == (model, height, width):
+        provenance = manifest["provenance"]
+        found = (provenance["source"], provenance["source_hash"], manifest["pipeline"]["height"],
+                 manifest["pipeline"]["width"])
+        # the source hash covers a distilled decoder's weights too: a retrained one means a new bundle
+        expected_hash = model_for_recipe(load_model(model), Recipe(options=options)).source_hash
+        if found == (model, expected_hash, height, width):
             return out
     print(f"  exporting {out.name}", file=sys.stderr, flush=True)
     export_bundle(model, target, out, precision=precision, height=height, width=width, force=True,
