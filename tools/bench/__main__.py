@@ -2,6 +2,9 @@
 
     python -m tools.bench compare [--model zoo:shapes-unet] [--steps 1 4] [--rounds 5] ...
     python -m tools.bench docs        regenerate docs/benchmarks.md from docs/benchmarks/compare_*.json
+
+Focused tools run as modules of their own: tools.bench.cache (DeepCache intervals), tools.bench.decoder
+(a distilled VAE decoder's quality), tools.bench.quantize, tools.bench.denoiser_step, tools.bench.peak.
 """
 
 from __future__ import annotations

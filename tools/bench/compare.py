@@ -470,8 +470,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--ready-timeout", type=float, default=3600, help="seconds an engine may take to start")
     parser.add_argument("--work", type=Path, default=Path("~/.cache/edgediff-bench"),
                         help="bundles, peer exports, model folders, logs and quality images")
-    parser.add_argument("--out", type=Path, default=Path("docs/benchmarks"))
-    parser.add_argument("--docs", type=Path, default=Path("docs/benchmarks.md"), help="the page regenerated")
+    parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks")
+    parser.add_argument("--docs", type=Path, default=REPO / "docs" / "benchmarks.md", help="the page regenerated")
     args = parser.parse_args(argv)
     args.work = args.work.expanduser()
     args.max_quality_drop = quality_targets(args.max_quality_drop)
