@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Device run 5: distil the shipped VAE decoder into two TinyDecoder sizes, one process each on the GPU.
-# Usage: bash tools/zoo/device_stage5.sh "NAME CHANNELS BLOCKS LR" ... (e.g. "tiny_m 64,48,32 2,2,1 1e-3").
+# Usage: bash tools/zoo/device_stage5.sh "NAME CHANNELS BLOCKS LR [OPTIONS]" ... (e.g. "tiny_m 64,48,32 2,2,1 1e-3").
 # Needs diffusers' wheel in .whl/ (carried); reads the shipped zoo folders only.
 set -euo pipefail
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
@@ -11,9 +11,9 @@ python3 -m tools.zoo.train data --out $D/held --seed 2 --start 10000 --count 200
 common="--data $D/train --heldout $D/held --out $W --batch 512 --steps 30000 --max-minutes 7"
 pids=(); names=()
 for spec in "$@"; do
-  read -r name channels blocks lr <<<"$spec"
+  read -r name channels blocks lr extra <<<"$spec"
   python3 -m tools.zoo.train tiny-decoder $common --name $name --channels ${channels//,/ } --blocks ${blocks//,/ } \
-      --lr $lr > $OUT/$name.log 2>&1 &
+      --lr $lr ${extra:-} > $OUT/$name.log 2>&1 &
   pids+=($!); names+=($name)
 done
 status=0; for pid in "${pids[@]}"; do wait $pid || status=1; done

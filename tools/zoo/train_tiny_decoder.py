@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from edgediff.distill.decoder_training import distill_decoder
-from edgediff.distill.tiny_decoder import TinyDecoderConfig, save_tiny_decoder
+from edgediff.distill.tiny_decoder import TinyDecoderConfig, load_tiny_decoder, save_tiny_decoder
 from edgediff.zoo.paths import resolve_model_dir
 from tools.zoo.common import batch_images, device, seed_everything
 from tools.zoo.data import load
@@ -40,6 +40,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sampled-per-setting", type=int, default=4096)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-minutes", type=float, default=1e9)
+    p.add_argument("--init", type=Path, default=None, help="a decoder folder of the same config to continue from")
+    p.add_argument("--edge-weight", type=float, default=0.0, help="L1 on image differences (outlines), see distill_decoder")
 
 
 @torch.no_grad()
@@ -100,8 +102,10 @@ def run(args: argparse.Namespace) -> None:
     teacher_sha = __import__("hashlib").sha256((folder / "vae" / "diffusion_pytorch_model.safetensors").read_bytes()).hexdigest()
     config = TinyDecoderConfig(channels=tuple(args.channels), blocks=tuple(args.blocks), teacher_sha256=teacher_sha)
     heldout = {"encoded_renders": held_mean} | {f"unet+dit_{s}_steps": v for s, v in held_sampled.items()}
-    decoder, log = distill_decoder(teacher, sample_latents, config, steps=args.steps, device=dev, batch=args.batch, lr=args.lr,
-                                   seed=args.seed, heldout=heldout, max_minutes=args.max_minutes)
+    init = load_tiny_decoder(args.init) if args.init is not None else None
+    decoder, log = distill_decoder(teacher, sample_latents, config, steps=args.steps, device=dev, batch=args.batch,
+                                   lr=args.lr, seed=args.seed, heldout=heldout, max_minutes=args.max_minutes, init=init,
+                                   edge_weight=args.edge_weight)
     save_tiny_decoder(decoder.cpu(), args.out / args.name)
     record = {"stage": "tiny-decoder", "args": {k: str(v) for k, v in vars(args).items()},
               "config": config.to_json(), "steps_done": log.steps_done, "train_s": log.seconds,
