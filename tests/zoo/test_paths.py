@@ -5,6 +5,7 @@ import json
 import pytest
 
 from edgediff.errors import ModelLoadError
+from edgediff.models.diffusers_folder import TINY_DECODER_FOLDER
 from edgediff.zoo.paths import DEFAULT_MODEL, resolve_model_dir, zoo_names, zoo_path
 
 
@@ -44,7 +45,7 @@ def test_shipped_folder_is_a_standard_fp16_diffusers_layout_under_25_mb(name, de
     assert (extra["height"], extra["width"], extra["family"], extra["prompt_set"]) == (64, 64, "shapes", "v1")
     tok_config = json.loads((folder / "tokenizer" / "tokenizer_config.json").read_text())
     assert tok_config["model_max_length"] == 24 and tok_config["pad_token"] == "<|pad|>"
-    weights = sorted(folder.rglob("*.safetensors"))
+    weights = sorted(w for w in folder.rglob("*.safetensors") if w.parent.name != TINY_DECODER_FOLDER)
     assert [w.parent.name for w in weights] == sorted(["text_encoder", "vae", denoiser])
     for w in weights:
         with safe_open(str(w), framework="np") as f:
@@ -52,6 +53,18 @@ def test_shipped_folder_is_a_standard_fp16_diffusers_layout_under_25_mb(name, de
     assert not list(folder.rglob("*.bin")) and not list(folder.rglob("*.pt"))
     size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
     assert size <= 25e6
+
+
+@pytest.mark.parametrize("name", ["shapes-unet", "shapes-dit"])
+def test_shipped_distilled_decoder_was_distilled_from_the_shipped_vae(name):
+    import hashlib
+
+    from edgediff.distill.tiny_decoder import read_tiny_decoder_config
+
+    folder = zoo_path(name)
+    config = read_tiny_decoder_config(folder / TINY_DECODER_FOLDER)  # config.json + model.safetensors, no pickle
+    vae_weights = (folder / "vae" / "diffusion_pytorch_model.safetensors").read_bytes()
+    assert config.teacher_sha256 == hashlib.sha256(vae_weights).hexdigest()
 
 
 def test_both_models_share_one_text_encoder_and_vae():
