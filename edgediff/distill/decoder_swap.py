@@ -16,6 +16,7 @@ import torch
 
 from edgediff.errors import EdgeDiffError, ModelLoadError
 from edgediff.models.diffusers_folder import TINY_DECODER_FOLDER
+from edgediff.models.hashing import sha256_file
 from edgediff.models.types import Geometry, Model
 from edgediff.models.wrappers import ExportWrapper, TensorSpec
 
@@ -81,7 +82,7 @@ def check_decoder_fits(model: Model, folder: Path) -> dict[str, Any]:
                             "use a decoder distilled from this model's VAE")
     source = _model_folder(model)
     if config.teacher_sha256 and source is not None and (source / VAE_WEIGHTS).is_file():
-        actual = hashlib.sha256((source / VAE_WEIGHTS).read_bytes()).hexdigest()
+        actual = sha256_file(source / VAE_WEIGHTS)
         if actual != config.teacher_sha256:
             raise EdgeDiffError(f"the decoder in {folder} was distilled from another VAE (sha256 "
                                 f"{config.teacher_sha256[:12]}, this model's is {actual[:12]}); distil one from this model")

@@ -15,9 +15,9 @@ It reads the same model-space latents the stock decoder wrapper reads and return
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -144,10 +144,12 @@ def load_tiny_decoder(folder: Path) -> TinyDecoder:
 
 
 def weights_sha256(folder: Path) -> str:
-    return hashlib.sha256((folder / WEIGHTS_FILE).read_bytes()).hexdigest()
+    from edgediff.models.hashing import sha256_file
+
+    return sha256_file(folder / WEIGHTS_FILE)
 
 
-def decoder_gflop(module: nn.Module, latents: torch.Tensor) -> float:
+def decoder_gflop(module: Callable[[torch.Tensor], torch.Tensor], latents: torch.Tensor) -> float:
     """FLOPs of one decode (``torch.utils.flop_counter``, multiply-add = 2), in GFLOP."""
     from torch.utils.flop_counter import FlopCounterMode
 

@@ -58,7 +58,7 @@ def measure(model: str, steps: int, prompts: list[str], seed: int, decoder: str)
     one = latents[:1]
     return {
         "model": model, "steps": steps, "prompts": len(prompts), "seed": seed, "decoder": str(folder),
-        "gflop": {"source": decoder_gflop(lambda z: source(z), one), "distilled": decoder_gflop(tiny, one)},
+        "gflop": {"source": decoder_gflop(source, one), "distilled": decoder_gflop(tiny, one)},
         "psnr_vs_source": float(psnr(distilled, reference).mean()),
         "ssim_vs_source": float(ssim(distilled, reference).mean()),
         **{f"{k}_{name}": scores[name][k] for name in scores for k in ("adherence", "fd")},

@@ -18,8 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from edgediff.distill.decoder_swap import VAE_WEIGHTS
 from edgediff.distill.decoder_training import distill_decoder
 from edgediff.distill.tiny_decoder import TinyDecoderConfig, load_tiny_decoder, save_tiny_decoder
+from edgediff.models.hashing import sha256_file
 from edgediff.zoo.paths import resolve_model_dir
 from tools.zoo.common import batch_images, device, seed_everything
 from tools.zoo.data import load
@@ -99,7 +101,7 @@ def run(args: argparse.Namespace) -> None:
         smp = torch.randint(len(bank), (batch - half,), device=dev, generator=generator)
         return torch.cat([mean[enc] + std[enc] * noise, bank[smp]])
 
-    teacher_sha = __import__("hashlib").sha256((folder / "vae" / "diffusion_pytorch_model.safetensors").read_bytes()).hexdigest()
+    teacher_sha = sha256_file(folder / VAE_WEIGHTS)
     config = TinyDecoderConfig(channels=tuple(args.channels), blocks=tuple(args.blocks), teacher_sha256=teacher_sha)
     heldout = {"encoded_renders": held_mean} | {f"unet+dit_{s}_steps": v for s, v in held_sampled.items()}
     init = load_tiny_decoder(args.init) if args.init is not None else None
