@@ -21,16 +21,24 @@ quantization into one kernel with whatever produced it, and the rescale with wha
 
 Attention (``scaled_dot_product_attention``) and convolutions stay bf16.
 
+**Static activation scales** (``input_amax`` from ``record_input_amax`` over calibration passes that span
+the timesteps, as Q-Diffusion calibrates): each layer's input is quantized with one fixed per-tensor
+scale, a pure multiply-and-cast that Inductor fuses into whatever produced the input, with no amax
+reduction per call. fp8 then uses ``_scaled_mm``'s tensorwise mode (the weight gets one per-tensor
+scale too, which E4M3's floating exponent tolerates), with the bias fused into the product. A value
+beyond the calibrated range saturates at the format's limit.
+
 Measured on an H100 under ``torch.compile`` default mode (``docs/benchmarks/gpu_quant_step.md``), neither
 scheme beats bf16 yet: int8's ``_int_mm`` (cuBLASLt) runs no faster than a bf16 matmul there, and fp8's
 twice-as-fast products are eaten by the separate activation-quantization and bias kernels around each
-``_scaled_mm``. Both halve the quantized layers' weight memory; numerics stay within 0.02 relative L2.
+``_scaled_mm``; the static variants exist to remove those. Both halve the quantized layers' weight
+memory; numerics stay within 0.02 relative L2.
 """
 
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -82,6 +90,15 @@ def quantize_rows(x: torch.Tensor, scheme: str) -> tuple[torch.Tensor, torch.Ten
     return q.clamp(-fmt.qmax, fmt.qmax).to(fmt.dtype), scale
 
 
+def quantize_static(x: torch.Tensor, scale: torch.Tensor, scheme: str) -> torch.Tensor:
+    """``x / scale`` in the scheme's format, saturating at its limit: the per-call work of a static scale."""
+    fmt = _format(scheme)
+    q = x.float() / scale
+    if fmt.rounds:
+        q = q.round()
+    return q.clamp(-fmt.qmax, fmt.qmax).to(fmt.dtype)
+
+
 def int_mm_reference(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """What ``torch._int_mm(a, b)`` computes (int8 x int8 -> exact int32 sums), on any device but slowly.
 
@@ -98,30 +115,66 @@ class QuantizedLinear(nn.Module):
     emulation of the same arithmetic. The output has the input's dtype.
     """
 
-    def __init__(self, weight_q: torch.Tensor, weight_scale: torch.Tensor, bias: torch.Tensor | None, scheme: str):
+    def __init__(
+        self,
+        weight_q: torch.Tensor,
+        weight_scale: torch.Tensor,
+        bias: torch.Tensor | None,
+        scheme: str,
+        input_scale: torch.Tensor | None = None,
+    ):
         super().__init__()
         _format(scheme)
         self.scheme = scheme
         self.out_features, self.in_features = weight_q.shape
         self.register_buffer("weight_q", weight_q)  # (N, K), quantized
-        self.register_buffer("weight_scale", weight_scale)  # (1, N) float32: one scale per output channel
+        # (1, N) float32, one scale per output channel; () per tensor when the input scale is static
+        self.register_buffer("weight_scale", weight_scale)
         self.register_buffer("bias", bias)  # (N,) in the original dtype, or None
+        self.register_buffer("input_scale", input_scale)  # () float32 static activation scale, or None: dynamic
 
     @classmethod
     @torch.no_grad()
-    def from_linear(cls, linear: nn.Linear, scheme: str) -> QuantizedLinear:
-        weight_q, scale = quantize_rows(linear.weight.detach(), scheme)  # rows of W are output channels
+    def from_linear(cls, linear: nn.Linear, scheme: str, input_amax: float | None = None) -> QuantizedLinear:
+        """Quantize ``linear``'s weights; ``input_amax`` (calibrated |x| maximum) makes activations static."""
+        fmt = _format(scheme)
+        weight = linear.weight.detach()
         bias = None if linear.bias is None else linear.bias.detach().clone()
-        return cls(weight_q, scale.reshape(1, -1).contiguous(), bias, scheme)
+        if input_amax is None:
+            weight_q, scale = quantize_rows(weight, scheme)  # rows of W are output channels
+            return cls(weight_q, scale.reshape(1, -1).contiguous(), bias, scheme)
+        input_scale = torch.tensor(max(float(input_amax), _AMAX_FLOOR) / fmt.qmax, device=weight.device)
+        if scheme == "fp8":  # tensorwise _scaled_mm wants both scales per tensor
+            weight_scale = (weight.abs().amax().float().clamp(min=_AMAX_FLOOR) / fmt.qmax).reshape(())
+            weight_q = quantize_static(weight, weight_scale, scheme)
+        else:
+            weight_q, scale = quantize_rows(weight, scheme)
+            weight_scale = scale.reshape(1, -1).contiguous()
+        return cls(weight_q, weight_scale, bias, scheme, input_scale=input_scale)
+
+    @property
+    def static(self) -> bool:
+        return self.input_scale is not None
 
     def extra_repr(self) -> str:
-        return f"in_features={self.in_features}, out_features={self.out_features}, scheme={self.scheme}"
+        activations = "static" if self.static else "dynamic"
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, scheme={self.scheme}, "
+            f"activations={activations}"
+        )
 
     def dequantized_weight(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-        return (self.weight_q.float() * self.weight_scale.reshape(-1, 1)).to(dtype)
+        scale = self.weight_scale.reshape(-1, 1) if self.weight_scale.dim() else self.weight_scale
+        return (self.weight_q.float() * scale).to(dtype)
+
+    def _quantize_input(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.input_scale is not None:
+            return quantize_static(rows, self.input_scale, self.scheme), self.input_scale
+        return quantize_rows(rows, self.scheme)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rows = x.reshape(-1, self.in_features)  # (M, K): every leading dim is a token
+        fused_bias = False
         if not rows.is_cuda:
             out = self._emulated(rows)
         elif self.scheme == "int8" and rows.shape[0] < INT_MM_MIN_ROWS:
@@ -129,24 +182,35 @@ class QuantizedLinear(nn.Module):
             # weight-only fallback so the model still runs.
             out = F.linear(rows, self.dequantized_weight(rows.dtype))
         else:
-            out = self._tensor_cores(rows)
+            out, fused_bias = self._tensor_cores(rows)
         out = out.to(x.dtype)
-        if self.bias is not None:
+        if self.bias is not None and not fused_bias:
             out = out + self.bias  # outside the matmul: Inductor fuses it into the next pointwise kernel
         return out.reshape(*x.shape[:-1], self.out_features)
 
-    def _tensor_cores(self, rows: torch.Tensor) -> torch.Tensor:
-        x_q, x_scale = quantize_rows(rows, self.scheme)  # (M, K), (M, 1)
+    def _tensor_cores(self, rows: torch.Tensor) -> tuple[torch.Tensor, bool]:
+        """The product on tensor cores, and whether the bias is already in it."""
+        x_q, x_scale = self._quantize_input(rows)  # (M, K), (M, 1) or ()
         if self.scheme == "fp8":
-            # B = Wᵀ is column-major, as _scaled_mm requires; rowwise scaling wants a bf16 output.
-            return torch._scaled_mm(
-                x_q, self.weight_q.t(), scale_a=x_scale, scale_b=self.weight_scale, out_dtype=torch.bfloat16
+            # B = Wᵀ is column-major, as _scaled_mm requires. Fast accumulation (no periodic promotion
+            # to fp32 inside the K loop) is what fp8 inference engines run. Tensorwise scales take the
+            # bias into the product; rowwise ones want a bf16 output and a separate add.
+            bias = self.bias.to(torch.bfloat16) if self.static and self.bias is not None else None
+            out = torch._scaled_mm(
+                x_q,
+                self.weight_q.t(),
+                scale_a=x_scale,
+                scale_b=self.weight_scale,
+                bias=bias,
+                out_dtype=torch.bfloat16,
+                use_fast_accum=True,
             )
+            return out, bias is not None
         acc = torch._int_mm(x_q, self.weight_q.t())  # (M, N) int32
-        return acc.float() * x_scale * self.weight_scale
+        return acc.float() * x_scale * self.weight_scale, False
 
     def _emulated(self, rows: torch.Tensor) -> torch.Tensor:
-        x_q, x_scale = quantize_rows(rows, self.scheme)
+        x_q, x_scale = self._quantize_input(rows)
         if self.scheme == "int8":
             acc = int_mm_reference(x_q, self.weight_q.t()).float()
         else:
@@ -202,22 +266,31 @@ def quantize_linear_layers(
     min_features: int = 64,
     min_rows: int = INT_MM_MIN_ROWS,
     skip: Iterable[str] = (),
+    input_amax: Mapping[str, float] | None = None,
 ) -> list[str]:
     """Swap, in place, the ``nn.Linear`` layers that ``plan_linear_layers`` selects for ``QuantizedLinear``.
 
     Returns the swapped layers' names. Weights are quantized from their current values, so cast the
     module to its run dtype (bf16) and device first; the kept layers and everything else stay as they are.
+    ``input_amax`` (from ``record_input_amax``) gives every swapped layer a static activation scale;
+    without it activations are quantized per row at each call.
     """
     fmt = _format(scheme)
     plan = plan_linear_layers(
         module, example_inputs=example_inputs, min_features=min_features, min_rows=min_rows, skip=skip
     )
     swapped = [name for name, reason in plan.items() if reason is None]
+    if input_amax is not None and (missing := [n for n in swapped if n not in input_amax]):
+        raise EdgeDiffError(
+            f"static activation scales are missing for {len(missing)} layer(s) (first: {missing[0]}); "
+            "calibrate with record_input_amax on inputs that reach every layer"
+        )
     for name in swapped:
         linear = module.get_submodule(name)
         _require_device(linear.weight.device, scheme, fmt)
         parent_name, _, child = name.rpartition(".")
-        setattr(module.get_submodule(parent_name), child, QuantizedLinear.from_linear(linear, scheme))
+        amax = None if input_amax is None else input_amax[name]
+        setattr(module.get_submodule(parent_name), child, QuantizedLinear.from_linear(linear, scheme, amax))
     return swapped
 
 
@@ -229,6 +302,32 @@ def _require_device(device: torch.device, scheme: str, fmt: _Format) -> None:
                 f"scheme {scheme!r} needs fp8 tensor cores (compute capability 8.9+, Ada or Hopper); "
                 f"this GPU is {major}.{minor}: use int8"
             )
+
+
+def record_input_amax(module: nn.Module, calibration: Iterable[Sequence[torch.Tensor]]) -> dict[str, float]:
+    """The largest |input| each ``nn.Linear`` of ``module`` saw over the calibration forward passes.
+
+    Pass inputs spread over the timesteps the sampler will visit: a denoiser's activation range moves
+    with the timestep, and a scale calibrated at one end saturates at the other.
+    """
+    linears = {name: m for name, m in module.named_modules() if isinstance(m, nn.Linear) and name}
+    amax: dict[str, float] = {}
+
+    def recorder(name: str):
+        def hook(_: nn.Module, args: tuple[torch.Tensor, ...]) -> None:
+            amax[name] = max(amax.get(name, 0.0), float(args[0].detach().abs().amax()))
+
+        return hook
+
+    handles = [linear.register_forward_pre_hook(recorder(name)) for name, linear in linears.items()]
+    try:
+        with torch.no_grad():
+            for inputs in calibration:
+                module(*inputs)
+    finally:
+        for handle in handles:
+            handle.remove()
+    return amax
 
 
 def _observed_rows(

@@ -19,6 +19,8 @@ from edgediff.quantize.torch_gpu import (
     plan_linear_layers,
     quantize_linear_layers,
     quantize_rows,
+    quantize_static,
+    record_input_amax,
 )
 
 BATCH = 2  # classifier-free guidance batch
@@ -131,6 +133,49 @@ def test_layer_equals_product_of_dequantized_operands(scheme: str) -> None:
         assert rel_l2(actual, linear(x)) < LAYER_REL_ERROR[scheme]
 
 
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_static_layer_uses_the_calibrated_scale_and_saturates_beyond_it(scheme: str) -> None:
+    """A static layer is (q(x/s)·s)(q_w·s_w)ᵀ + b with s fixed by calibration; inputs past it clip."""
+    torch.manual_seed(0)
+    linear = nn.Linear(96, 80)
+    x = torch.randn(3, 20, 96)
+    amax = float(x.abs().amax())
+    layer = QuantizedLinear.from_linear(linear, scheme, input_amax=amax)
+    assert layer.static and layer.input_scale.shape == ()
+    qmax = 448.0 if scheme == "fp8" else 127.0
+    assert layer.input_scale.item() == pytest.approx(amax / qmax)
+    x_q = quantize_static(x.reshape(-1, 96), layer.input_scale, scheme)
+    reference = (x_q.double() * layer.input_scale.double()) @ layer.dequantized_weight(torch.float64).t()
+    actual = layer(x)
+    assert rel_l2(actual.reshape(-1, 80), reference + linear.bias.double()) < 1e-6
+    with torch.no_grad():
+        assert rel_l2(actual, linear(x)) < LAYER_REL_ERROR[scheme]
+    # Ten times the calibrated range: the input saturates at the format's limit instead of overflowing.
+    clipped = quantize_static(10 * x.reshape(-1, 96), layer.input_scale, scheme).float()
+    assert clipped.abs().max() == qmax and torch.isfinite(layer(10 * x)).all()
+
+
+@pytest.mark.parametrize("scheme", SCHEMES)
+def test_static_scales_calibrated_over_timesteps_keep_the_tiny_unet_close(scheme: str, tiny_unet, unet_case) -> None:
+    inputs, expected = unet_case
+    sample, _, *rest = inputs
+    calibration = [(sample, torch.full((BATCH,), float(t)), *rest) for t in (0, 333, 666, 999)]
+    amax = record_input_amax(tiny_unet, calibration)
+    quantized = copy.deepcopy(tiny_unet)
+    swapped = quantize_linear_layers(quantized, scheme, example_inputs=inputs, min_features=16, input_amax=amax)
+    assert swapped and all(quantized.get_submodule(name).static for name in swapped)
+    with torch.no_grad():
+        actual = quantized(*inputs)
+    cosine = torch.nn.functional.cosine_similarity(actual.flatten().double(), expected.flatten().double(), dim=0)
+    assert cosine > 0.99
+
+
+def test_static_swap_without_a_layer_s_scale_is_a_user_error() -> None:
+    torch.manual_seed(0)
+    with pytest.raises(EdgeDiffError, match="static activation scales are missing for 1 layer"):
+        quantize_linear_layers(Block(), "fp8", example_inputs=block_inputs(), input_amax={"to_q": 1.0})
+
+
 def test_unknown_scheme_is_a_user_error() -> None:
     with pytest.raises(EdgeDiffError, match="choose one of fp8, int8"):
         quantize_linear_layers(Block(), "int4")
@@ -159,15 +204,17 @@ def test_tiny_unet_stays_close_after_quantization(scheme: str, tiny_unet, unet_c
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA (fp8 needs compute capability 8.9+)")
+@pytest.mark.parametrize("static", [False, True], ids=["dynamic", "static"])
 @pytest.mark.parametrize("scheme", SCHEMES)
-def test_tensor_cores_agree_with_cpu_emulation(scheme: str) -> None:
+def test_tensor_cores_agree_with_cpu_emulation(scheme: str, static: bool) -> None:
     if scheme == "fp8" and torch.cuda.get_device_capability() < (8, 9):
         pytest.skip("fp8 needs compute capability 8.9+")
     torch.manual_seed(0)
     linear = nn.Linear(256, 384)
     x = torch.randn(2, 64, 256)
-    emulated = QuantizedLinear.from_linear(linear, scheme)(x)
-    gpu_layer = QuantizedLinear.from_linear(copy.deepcopy(linear).cuda().bfloat16(), scheme)
+    amax = float(x.abs().amax()) if static else None
+    emulated = QuantizedLinear.from_linear(linear, scheme, amax)(x)
+    gpu_layer = QuantizedLinear.from_linear(copy.deepcopy(linear).cuda().bfloat16(), scheme, amax)
     on_gpu = gpu_layer(x.cuda().bfloat16())
     assert on_gpu.dtype == torch.bfloat16
     # bf16 weights and inputs and a bf16 output make the only difference: a few bf16 ulps.

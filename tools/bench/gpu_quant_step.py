@@ -1,4 +1,4 @@
-"""Per-step denoiser latency on one GPU: bf16 against dynamic fp8 and int8 W8A8, all under torch.compile.
+"""Per-step denoiser latency on one GPU: bf16 against fp8 and int8 W8A8, all under torch.compile.
 
 For each model the bf16 denoiser and its fp8 and int8 copies (``edgediff.quantize.torch_gpu``: linear
 layers swapped, attention and convolutions left bf16) are compiled, then timed in alternating rounds
@@ -7,6 +7,10 @@ per-round ratios to bf16, achieved TFLOP/s (the bf16 model's FLOPs per step over
 dense peaks measured in the same run (8192³ products: bf16 matmul, rowwise-scaled fp8 ``_scaled_mm``,
 int8 ``_int_mm``), and each variant's output error against bf16 and against an fp32 eager reference.
 
+Variants: ``fp8`` / ``int8`` quantize activations per row at each call (dynamic); ``fp8-static`` /
+``int8-static`` use one per-tensor activation scale per layer, calibrated on ``--calibration-timesteps``
+forward passes spread over the schedule (the bench's random latents and text states).
+
     python -m tools.bench.gpu_quant_step --out docs/benchmarks
 
 CPU dry run (quantized variants run through their CPU emulation, no peaks):
@@ -14,6 +18,8 @@ CPU dry run (quantized variants run through their CPU emulation, no peaks):
     python -m tools.bench.gpu_quant_step --device cpu --models config:tiny-sd@32 --no-compile --out /tmp/q
 
 Writes ``gpu_quant_step.json`` and ``gpu_quant_step.md`` under ``--out`` (rewritten after each model).
+Runs split by model (one per device call, to fit its time limit) are joined into one report with
+``--merge A.json B.json --out DIR``; ratios stay within each run, where they were measured side by side.
 """
 
 from __future__ import annotations
@@ -32,10 +38,11 @@ from typing import Any
 
 import torch
 
-from edgediff.quantize.torch_gpu import plan_linear_layers, quantize_linear_layers
+from edgediff.quantize.torch_gpu import plan_linear_layers, quantize_linear_layers, record_input_amax
 
 DEFAULT_MODELS = ("config:sd15@512", "config:pixart-alpha@1024")
-SCHEMES = ("fp8", "int8")
+VARIANTS = ("fp8", "int8", "fp8-static", "int8-static")
+SCHEMES = VARIANTS  # the CLI's name for them
 
 # FlopCounterMode op names -> the kind of work, to show how much of a step the quantized layers can speed up.
 _OP_KINDS = {"mm": "linear", "addmm": "linear", "bmm": "attention/bmm", "convolution": "conv"}
@@ -82,9 +89,13 @@ def _peaks(device: torch.device, timer: Timer, n: int = 8192) -> dict[str, float
     ai, bi = (a * 40).round().clamp(-127, 127).to(torch.int8), (b * 40).round().clamp(-127, 127).to(torch.int8)
     sa = torch.ones(n, 1, device=device)
     sb = torch.ones(1, n, device=device)
+    one = torch.ones((), device=device)
     products = {
         "bf16": lambda: a @ b,
-        "fp8_rowwise": lambda: torch._scaled_mm(a8, b8.t(), scale_a=sa, scale_b=sb, out_dtype=torch.bfloat16),
+        "fp8_rowwise": lambda: torch._scaled_mm(a8, b8.t(), scale_a=sa, scale_b=sb, out_dtype=torch.bfloat16,
+                                                use_fast_accum=True),
+        "fp8_tensorwise": lambda: torch._scaled_mm(a8, b8.t(), scale_a=one, scale_b=one, out_dtype=torch.bfloat16,
+                                                   use_fast_accum=True),
         "int8": lambda: torch._int_mm(ai, bi.t()),
     }
     peaks = {}
@@ -170,10 +181,17 @@ def bench_model(ref: str, size: int, args: argparse.Namespace, device: torch.dev
 
     variants: dict[str, torch.nn.Module] = {"bf16": module}
     layers: dict[str, Any] = {}
+    input_amax = None
+    if any(v.endswith("-static") for v in args.schemes):
+        input_amax = record_input_amax(module, _calibration(inputs, module, size, args.calibration_timesteps))
     for scheme in args.schemes:
+        base, _, kind = scheme.partition("-")
         quantized = copy.deepcopy(module)
         plan = plan_linear_layers(quantized, example_inputs=inputs, min_features=args.min_features)
-        swapped = quantize_linear_layers(quantized, scheme, example_inputs=inputs, min_features=args.min_features)
+        swapped = quantize_linear_layers(
+            quantized, base, example_inputs=inputs, min_features=args.min_features,
+            input_amax=input_amax if kind == "static" else None,
+        )
         kept = Counter(_reason_kind(reason) for reason in plan.values() if reason)
         layers[scheme] = {
             "swapped": len(swapped),
@@ -230,7 +248,7 @@ def bench_model(ref: str, size: int, args: argparse.Namespace, device: torch.dev
     for name in runs:
         p50 = statistics.median(samples[name])
         tflops = flops / (p50 / 1e3) / 1e12
-        own_peak = peaks.get({"fp8": "fp8_rowwise"}.get(name, name))
+        own_peak = peaks.get({"fp8": "fp8_rowwise", "fp8-static": "fp8_tensorwise"}.get(name, name.split("-")[0]))
         results[name] = {
             "p50_ms": p50,
             "min_ms": min(samples[name]),
@@ -264,6 +282,17 @@ def bench_model(ref: str, size: int, args: argparse.Namespace, device: torch.dev
     }
 
 
+def _calibration(inputs: tuple[torch.Tensor, ...], module: Any, size: int, count: int) -> list[tuple[torch.Tensor, ...]]:
+    """The bench inputs at ``count`` timesteps spread evenly over [0, 999] (static scales see the whole schedule)."""
+    names = [spec.name for spec in module.input_specs(size, size, inputs[0].shape[0])]
+    where = names.index("timestep")
+    passes = []
+    for t in torch.linspace(0, 999, count).round().tolist():
+        timestep = torch.full_like(inputs[where], t)
+        passes.append(inputs[:where] + (timestep,) + inputs[where + 1:])
+    return passes
+
+
 def _host(device: torch.device) -> dict[str, Any]:
     info: dict[str, Any] = {"python": platform.python_version(), "torch": torch.__version__}
     if device.type == "cuda":
@@ -287,11 +316,14 @@ def _host(device: torch.device) -> dict[str, Any]:
 def _markdown(report: dict[str, Any]) -> str:
     peaks = report["peaks_tflops"]
     lines = [
-        f"Denoiser step, bf16 vs dynamic fp8 / int8 W8A8 (linear layers), batch {report['batch']}, "
+        f"Denoiser step, bf16 vs fp8 / int8 W8A8 (linear layers; dynamic per-row or static per-tensor "
+        f"activation scales), batch {report['batch']}, "
         f"torch.compile mode `{report['compile_mode']}`, on {report['host'].get('gpu', report['device'])}",
         "",
         "Dense peaks measured in the same run (8192³): " + (", ".join(f"{k} {v:.0f}" for k, v in peaks.items())
-                                                            + " TFLOP/s" if peaks else "none (no GPU)"),
+                                                            + " TFLOP/s" if peaks else "none (no GPU)")
+        + (f" (first of {len(report['runs'])} runs, one per model; each model's shares use its own run's peaks)"
+           if len(report.get("runs", [])) > 1 else ""),
         "",
         "| model | variant | p50 ms | speedup vs bf16 | TFLOP/s | share of bf16 peak | share of own peak "
         "| cos vs bf16 | rel L2 vs bf16 | rel L2 vs fp32 | weights MiB | compile s |",
@@ -332,12 +364,24 @@ def _model_spec(text: str) -> tuple[str, int]:
     return ref, int(size)
 
 
+def merge_reports(paths: list[Path]) -> dict[str, Any]:
+    """One report of several runs' models: the first run's header, each run's peaks kept beside its models."""
+    reports = [json.loads(path.read_text()) for path in paths]
+    merged = dict(reports[0])
+    merged["models"] = [m | {"peaks_tflops": r["peaks_tflops"]} for r in reports for m in r["models"]]
+    merged["runs"] = [{"command": r["command"], "peaks_tflops": r["peaks_tflops"], "host": r["host"]} for r in reports]
+    merged["command"] = " ; ".join(r["command"] for r in reports)
+    return merged
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", type=_model_spec, default=[_model_spec(m) for m in DEFAULT_MODELS],
                         help="MODEL@SIZE, e.g. config:sd15@512")
     parser.add_argument("--batch", type=int, default=2, help="denoiser batch (2: classifier-free guidance)")
-    parser.add_argument("--schemes", nargs="*", default=list(SCHEMES), choices=SCHEMES)
+    parser.add_argument("--schemes", nargs="*", default=list(VARIANTS), choices=VARIANTS)
+    parser.add_argument("--calibration-timesteps", type=int, default=8,
+                        help="forward passes that calibrate the -static variants' activation scales")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--per-round", type=int, default=10)
     parser.add_argument("--mode", default="default", help="torch.compile mode")
@@ -345,7 +389,15 @@ def main() -> None:
     parser.add_argument("--min-features", type=int, default=64, help="narrower linear layers stay bf16")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", type=Path, default=Path("docs/benchmarks"))
+    parser.add_argument("--merge", nargs="+", type=Path, help="join these runs' JSON reports into --out, run nothing")
     args = parser.parse_args()
+    if args.merge:
+        report = merge_reports(args.merge)
+        args.out.mkdir(parents=True, exist_ok=True)
+        (args.out / "gpu_quant_step.json").write_text(json.dumps(report, indent=1) + "\n")
+        (args.out / "gpu_quant_step.md").write_text(_markdown(report))
+        print(_markdown(report))
+        return
 
     device = torch.device(args.device)
     timer = Timer(device)
