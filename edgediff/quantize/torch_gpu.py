@@ -155,6 +155,7 @@ class QuantizedLinear(nn.Module):
 
     @property
     def static(self) -> bool:
+        """Whether activations use the calibrated per-tensor scale (else one per row, at each call)."""
         return self.input_scale is not None
 
     def extra_repr(self) -> str:
