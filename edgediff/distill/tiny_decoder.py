@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from edgediff.errors import EdgeDiffError
+from edgediff.models.hashing import sha256_file
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -144,8 +145,6 @@ def load_tiny_decoder(folder: Path) -> TinyDecoder:
 
 
 def weights_sha256(folder: Path) -> str:
-    from edgediff.models.hashing import sha256_file
-
     return sha256_file(folder / WEIGHTS_FILE)
 
 

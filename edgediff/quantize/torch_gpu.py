@@ -82,17 +82,14 @@ def quantize_rows(x: torch.Tensor, scheme: str) -> tuple[torch.Tensor, torch.Ten
 
     ``scale`` is float32 of shape ``(*x.shape[:-1], 1)``, the layout ``_scaled_mm``'s rowwise mode wants.
     """
-    fmt = _format(scheme)
     amax = x.abs().amax(dim=-1, keepdim=True).float().clamp(min=_AMAX_FLOOR)
-    scale = amax / fmt.qmax
-    q = x.float() / scale
-    if fmt.rounds:
-        q = q.round()
-    return q.clamp(-fmt.qmax, fmt.qmax).to(fmt.dtype), scale
+    scale = amax / _format(scheme).qmax
+    return quantize_static(x, scale, scheme), scale
 
 
 def quantize_static(x: torch.Tensor, scale: torch.Tensor, scheme: str) -> torch.Tensor:
-    """``x / scale`` in the scheme's format, saturating at its limit: the per-call work of a static scale."""
+    """``x / scale`` in the scheme's format, saturating at its limit: all the per-call work of a static
+    scale, and the last step of a dynamic one (``scale`` broadcasts: a scalar, or one per row)."""
     fmt = _format(scheme)
     q = x.float() / scale
     if fmt.rounds:

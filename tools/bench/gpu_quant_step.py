@@ -42,7 +42,8 @@ from edgediff.quantize.torch_gpu import plan_linear_layers, quantize_linear_laye
 
 DEFAULT_MODELS = ("config:sd15@512", "config:pixart-alpha@1024")
 VARIANTS = ("fp8", "int8", "fp8-static", "int8-static")
-SCHEMES = VARIANTS  # the CLI's name for them
+# Each variant's own dense peak among those _peaks measures (the others are named as their peak).
+_OWN_PEAK = {"fp8": "fp8_rowwise", "fp8-static": "fp8_tensorwise", "int8-static": "int8"}
 
 # FlopCounterMode op names -> the kind of work, to show how much of a step the quantized layers can speed up.
 _OP_KINDS = {"mm": "linear", "addmm": "linear", "bmm": "attention/bmm", "convolution": "conv"}
@@ -248,7 +249,7 @@ def bench_model(ref: str, size: int, args: argparse.Namespace, device: torch.dev
     for name in runs:
         p50 = statistics.median(samples[name])
         tflops = flops / (p50 / 1e3) / 1e12
-        own_peak = peaks.get({"fp8": "fp8_rowwise", "fp8-static": "fp8_tensorwise"}.get(name, name.split("-")[0]))
+        own_peak = peaks.get(_OWN_PEAK.get(name, name))
         results[name] = {
             "p50_ms": p50,
             "min_ms": min(samples[name]),
@@ -374,6 +375,12 @@ def merge_reports(paths: list[Path]) -> dict[str, Any]:
     return merged
 
 
+def _write(report: dict[str, Any], out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "gpu_quant_step.json").write_text(json.dumps(report, indent=1) + "\n")
+    (out / "gpu_quant_step.md").write_text(_markdown(report))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", type=_model_spec, default=[_model_spec(m) for m in DEFAULT_MODELS],
@@ -393,9 +400,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.merge:
         report = merge_reports(args.merge)
-        args.out.mkdir(parents=True, exist_ok=True)
-        (args.out / "gpu_quant_step.json").write_text(json.dumps(report, indent=1) + "\n")
-        (args.out / "gpu_quant_step.md").write_text(_markdown(report))
+        _write(report, args.out)
         print(_markdown(report))
         return
 
@@ -415,11 +420,9 @@ def main() -> None:
         "peaks_tflops": _peaks(device, timer),
         "models": [],
     }
-    args.out.mkdir(parents=True, exist_ok=True)
     for ref, size in args.models:
         report["models"].append(bench_model(ref, size, args, device, timer, report["peaks_tflops"]))
-        (args.out / "gpu_quant_step.json").write_text(json.dumps(report, indent=1) + "\n")
-        (args.out / "gpu_quant_step.md").write_text(_markdown(report))
+        _write(report, args.out)
     print("\n" + _markdown(report), flush=True)
 
 
