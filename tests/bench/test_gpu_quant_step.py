@@ -33,3 +33,14 @@ def test_static_and_dynamic_variants_run_and_split_runs_merge_into_one_report(tm
     assert all(m["peaks_tflops"] == {} for m in joined["models"])  # each model keeps its own run's peaks
     table = _markdown(joined)
     assert table.count("| fp8-static |") == 2 and "first of 2 runs" in table
+
+
+def test_merging_a_missing_report_fails_in_one_line_and_writes_nothing(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "tools.bench.gpu_quant_step", "--merge", str(tmp_path / "none.json"),
+         "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=120, cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+        check=False)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].endswith("pass the gpu_quant_step.json files of earlier runs")
+    assert not (tmp_path / "out").exists()

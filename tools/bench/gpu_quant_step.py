@@ -399,7 +399,12 @@ def main() -> None:
     parser.add_argument("--merge", nargs="+", type=Path, help="join these runs' JSON reports into --out, run nothing")
     args = parser.parse_args()
     if args.merge:
-        report = merge_reports(args.merge)
+        if missing := [str(path) for path in args.merge if not path.is_file()]:
+            parser.error(f"no such report: {', '.join(missing)}; pass the gpu_quant_step.json files of earlier runs")
+        try:
+            report = merge_reports(args.merge)
+        except (json.JSONDecodeError, KeyError) as exc:
+            parser.error(f"not a gpu_quant_step report ({type(exc).__name__}: {exc}); pass gpu_quant_step.json files")
         _write(report, args.out)
         print(_markdown(report))
         return
