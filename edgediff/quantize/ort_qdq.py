@@ -16,6 +16,11 @@ against fp32 over 3 held-out feeds, 8 calibration feeds):
 - MinMax calibration: Percentile (99.999) measured 0.9987, no real gain for longer calibration.
 - Only Conv, MatMul and Gemm, and not attention's activation x activation MatMuls: quantizing every
   op (ORT's default) measured 0.989 and 2.5x the latency of this selection (480 Q/DQ pairs).
+- A quantized layer's input pair feeds that layer only (``keep_float_consumers_float``). ORT puts
+  one Q/DQ pair on a tensor with a single quantized consumer and hands its output to *every*
+  consumer, so on a transformer the residual stream that feeds cross-attention's query was rounded
+  to 8 bits for the residual add too; on the zoo DiT that one detour doubled the denoiser's error
+  (relative L2 0.056 against 0.026, 24 held-out feeds).
 """
 
 from __future__ import annotations
@@ -122,6 +127,7 @@ def _static(
         quant_pre_process(str(src), str(pre), skip_optimization=True, save_as_external_data=external)
         graph = onnx.load(str(pre), load_external_data=False).graph
         exclude = [*ignored, *activation_matmuls(graph)]
+        quantized = {n.name for n in graph.node if n.op_type in ops} - set(exclude)
         quantize_static(
             str(pre),
             str(dst),
@@ -143,6 +149,40 @@ def _static(
             | ({"CalibMaxIntermediateOutputs": chunk}
                if external and (chunk := calibration_chunk(len(feeds))) else {}),
         )
+    # only the graph is rewritten: external weights stay where quantize_static wrote them
+    model = onnx.load(str(dst), load_external_data=False)
+    if keep_float_consumers_float(model.graph, quantized):
+        onnx.save_model(model, str(dst))
+
+
+def keep_float_consumers_float(graph: Any, quantized: set[str]) -> int:
+    """Point the float consumers of an input Q/DQ pair back at the float tensor; the number rewired.
+
+    Only pairs made for a quantized node's input are touched (the float tensor comes from a float
+    node or a graph input). Pairs on a quantized node's output stay as they are: ORT fuses
+    DQ -> MatMul -> Q into one integer kernel, and a float reader there would break the fusion.
+    """
+    producers = {out: node for node in graph.node for out in node.output}
+    inputs = {i.name for i in graph.input}
+    pair_source: dict[str, str] = {}  # DequantizeLinear output -> the float tensor its Q read
+    quantize_out = {n.output[0]: n.input[0] for n in graph.node if n.op_type == "QuantizeLinear"}
+    for node in graph.node:
+        if node.op_type != "DequantizeLinear" or node.input[0] not in quantize_out:
+            continue
+        source = quantize_out[node.input[0]]
+        producer = producers.get(source)
+        if (producer is None and source not in inputs) or (producer is not None and producer.name in quantized):
+            continue
+        pair_source[node.output[0]] = source
+    rewired = 0
+    for node in graph.node:
+        if node.name in quantized or node.op_type == "QuantizeLinear":
+            continue
+        for k, name in enumerate(node.input):
+            if name in pair_source:
+                node.input[k] = pair_source[name]
+                rewired += 1
+    return rewired
 
 
 def _hybrid(

@@ -108,6 +108,31 @@ def test_each_scheme_runs_close_to_fp32_and_shrinks_the_weights(
         assert bits == {8 if case == "int8w" else 4}
 
 
+@pytest.mark.parametrize("hybrid", [False, True])
+def test_a_layers_input_pair_feeds_that_layer_only(hybrid, onnx_unet, calibration_feeds, tmp_path) -> None:
+    """ORT hands one Q/DQ pair's output to every consumer of the tensor; the float ones (a resnet's
+    GroupNorm beside its ``conv_shortcut``, a residual add) must read the float tensor, or the float
+    path is rounded to 8 bits as well."""
+    out = tmp_path / "q.onnx"
+    quantize_onnx(onnx_unet, out, Int8Static(hybrid=hybrid), calibration_feeds)
+    graph = onnx.load(str(out), load_external_data=False).graph
+    producers = {o: n for n in graph.node for o in n.output}
+    consumers: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    quantize_source = {n.output[0]: n.input[0] for n in graph.node if n.op_type == "QuantizeLinear"}
+    layer_ops = {"Conv", "MatMul", "Gemm"}
+    shared_sources = 0
+    for dq in graph.node:
+        source = quantize_source.get(dq.input[0]) if dq.op_type == "DequantizeLinear" else None
+        if source is None or (source in producers and producers[source].op_type in layer_ops):
+            continue  # a weight, or a layer's output pair (kept whole for ORT's integer fusion)
+        assert {n.op_type for n in consumers.get(dq.output[0], [])} <= layer_ops, source
+        shared_sources += any(n.op_type not in layer_ops | {"QuantizeLinear"} for n in consumers[source])
+    assert shared_sources > 0  # the tiny UNet has such tensors: the test would catch a regression
+
+
 def test_ignored_nodes_stay_float_and_names_map_from_torch_modules(onnx_unet, tmp_path) -> None:
     layers = onnx_layers(onnx_unet)
     assert (
