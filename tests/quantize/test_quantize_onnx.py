@@ -110,9 +110,9 @@ def test_each_scheme_runs_close_to_fp32_and_shrinks_the_weights(
 
 @pytest.mark.parametrize("hybrid", [False, True])
 def test_a_layers_input_pair_feeds_that_layer_only(hybrid, onnx_unet, calibration_feeds, tmp_path) -> None:
-    """ORT hands one Q/DQ pair's output to every consumer of the tensor; the float ones (a resnet's
-    GroupNorm beside its ``conv_shortcut``, a residual add) must read the float tensor, or the float
-    path is rounded to 8 bits as well."""
+    """ORT hands one Q/DQ pair's output to every consumer of the tensor; the float ones (a skip
+    connection's ``Concat``, a residual add) must read the float tensor, or the float path is rounded
+    to 8 bits as well."""
     out = tmp_path / "q.onnx"
     quantize_onnx(onnx_unet, out, Int8Static(hybrid=hybrid), calibration_feeds)
     graph = onnx.load(str(out), load_external_data=False).graph

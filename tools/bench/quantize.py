@@ -15,7 +15,9 @@ Two parts, both written to ``--out`` as JSON plus a markdown table:
     python -m tools.bench.quantize speed --out docs/benchmarks --bundles /tmp/qbench
 
 Bundles are built under ``--bundles`` and reused when present; a cell that fails is recorded with
-its error rather than ending the run.
+its error rather than ending the run. ``zoo --update FILE.json`` reruns some cells of a published
+table (say one target after a backend change) and writes them into it; the table keeps every command
+that produced its rows, since each target is scored against its own fp32 bundle only.
 """
 
 from __future__ import annotations
@@ -177,6 +179,23 @@ def _host() -> dict[str, Any]:
     return host_info() | {"python": platform.python_version()}
 
 
+def merge_zoo_rows(published: dict[str, Any], rerun: dict[str, Any]) -> dict[str, Any]:
+    """``published`` with each (model, target, precision) cell of ``rerun`` put in place of its own.
+
+    Only runs scored alike may be merged: the same prompts from the same offset.
+    """
+    for key in ("prompts", "eval_offset"):
+        if published.get(key) != rerun.get(key):
+            raise SystemExit(f"--update: the published table has {key}={published.get(key)} and this run "
+                             f"{rerun.get(key)}; rerun with the same --prompts and --eval-offset")
+    cell = lambda row: (row["model"], row["target"], row["precision"])  # noqa: E731
+    new = {cell(r): r for r in rerun["rows"]}
+    rows = [new.pop(cell(r), r) for r in published["rows"]] + list(new.values())
+    commands = [*published.get("commands", [published["command"]]), rerun["command"]]
+    return published | {"rows": rows, "commands": commands, "command": commands[-1],
+                        "hosts": [*published.get("hosts", [published.get("host")]), rerun.get("host")]}
+
+
 def _zoo_markdown(result: dict[str, Any]) -> str:
     lines = [f"Zoo quantization, {result['prompts']} prompts from #{result.get('eval_offset', 0)} of set v1, against "
              f"{result['teacher']}. Quality targets: {result.get('quality_targets')}.",
@@ -240,6 +259,8 @@ def main() -> None:
     parser.add_argument("--max-fallback-fraction", type=float, default=QualityTarget.max_fallback_fraction,
                         help="most of the denoiser's layers the quality search may keep in float")
     parser.add_argument("--calibration-samples", type=int, default=32)
+    parser.add_argument("--update", type=Path, default=None,
+                        help="zoo: write this run's cells into this published JSON (and its .md) instead of --out")
     parser.add_argument("--build-report", action="store_true", help="also write each bundle's build-time report")
     parser.add_argument("--torch-teacher", action="store_true", help="also score the PyTorch fp32 model")
     parser.add_argument("--model", default="config:sd-turbo")
@@ -249,15 +270,22 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
     args.max_quality_drop = quality_targets(args.max_quality_drop)
+    if args.update is not None and not (args.part == "zoo" and args.update.is_file()):
+        parser.error(f"--update {args.update}: give the JSON of a published zoo table (it is not a file here)")
     args.bundles.mkdir(parents=True, exist_ok=True)
     args.out.mkdir(parents=True, exist_ok=True)
     result = run_zoo(args) if args.part == "zoo" else run_speed(args)
     result["command"] = "python -m tools.bench.quantize " + " ".join(__import__("sys").argv[1:])
     stem = args.out / ("quantize_zoo_" + "_".join(m.split(":")[-1] for m in args.models) if args.part == "zoo"
                        else f"quantize_speed_{args.model.replace(':', '_')}_{args.size}")
+    if args.part == "zoo" and args.update is not None:
+        result = merge_zoo_rows(json.loads(args.update.read_text()), result)
+        stem = args.update.with_suffix("")
     stem.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
     table = _zoo_markdown(result) if args.part == "zoo" else _speed_markdown(result)
-    stem.with_suffix(".md").write_text(f"Command: `{result['command']}`\n\n{table}")
+    commands = "\n".join(f"- `{c}`" for c in result.get("commands", [result["command"]]))
+    stem.with_suffix(".md").write_text(f"Commands (later ones replace the rows they rerun):\n{commands}\n\n{table}"
+                                       if "commands" in result else f"Command: `{result['command']}`\n\n{table}")
     print(table)
 
 
