@@ -148,7 +148,7 @@ def _batch_for(component: str, settings: dict[str, Any]) -> int:
     return settings["denoiser_batch"] if component in ("denoiser", CachePlan.shallow_component) else 1
 
 
-FLOAT_PRECISIONS = ("fp32", "fp16")
+FLOAT_PRECISIONS = ("fp32", "fp16", "bf16")
 # Quantized precisions apply to the denoiser (where the steps' time goes) unless the recipe names
 # more: an int8 VAE decoder is the usual source of washed-out images, and the text encoder runs once.
 DEFAULT_QUANTIZED_COMPONENTS = ("denoiser",)

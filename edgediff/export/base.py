@@ -56,6 +56,7 @@ _MODULES = {
     "onnx": "edgediff.export.onnx",
     "openvino": "edgediff.export.openvino",
     "executorch": "edgediff.export.executorch",
+    "aoti": "edgediff.export.aoti",
 }
 
 

@@ -36,6 +36,8 @@ class Tolerance:
 _TOLERANCES: dict[str, Tolerance] = {
     "fp32": Tolerance(atol=1e-4, rel_l2=1e-4, min_cosine=0.99999),
     "fp16": Tolerance(atol=1e-3, rel_l2=5e-3, min_cosine=0.9995),
+    # bf16 keeps 8 significant bits (fp16 11): each op rounds at ~4e-3 relative
+    "bf16": Tolerance(atol=1e-2, rel_l2=3e-2, min_cosine=0.999),
 }
 _VAE_FP32 = Tolerance(atol=3e-4, rel_l2=1e-4, min_cosine=0.99999)
 
@@ -47,6 +49,7 @@ _QUANTIZED: dict[str, Tolerance] = {
     "int8": Tolerance(atol=0.0, rel_l2=0.45, min_cosine=0.9),
     "int8w": Tolerance(atol=0.0, rel_l2=0.1, min_cosine=0.995),
     "int4w": Tolerance(atol=0.0, rel_l2=0.35, min_cosine=0.94),
+    "fp8": Tolerance(atol=0.0, rel_l2=0.2, min_cosine=0.98),
 }
 
 

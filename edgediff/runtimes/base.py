@@ -41,6 +41,7 @@ _MODULES = {
     "onnxruntime": "edgediff.runtimes.onnxruntime",
     "openvino": "edgediff.runtimes.openvino",
     "executorch": "edgediff.runtimes.executorch",
+    "aoti": "edgediff.runtimes.aoti",
 }
 
 

@@ -82,12 +82,14 @@ _ENTRIES = (
     Target(
         name="h100",
         format="aoti",
-        runtime="torch",
-        precisions=("bf16", "fp8", "int8"),
+        runtime="aoti",
+        precisions=("bf16", "fp32", "fp8", "int8"),
         default_precision="bf16",
         device="gpu",
-        buildable=False,
-        notes="NVIDIA H100; torch.compile / AOTInductor package with fp8/int8 kernels",
+        requires=("torch",),
+        needs_nvidia_gpu=True,
+        notes="NVIDIA H100 (any CUDA GPU; fp8 needs Ada or Hopper); AOTInductor package built on that GPU; "
+              "static fp8/int8 linear layers; not yet run on a GPU (tested through CPU packages)",
     ),
 )
 

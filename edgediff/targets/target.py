@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from edgediff.errors import TargetError
@@ -28,6 +29,9 @@ class Target:
     memory_budget_mb: int | None = None
     requires: tuple[str, ...] = ()
     buildable: bool = True
+    # built on the GPU it runs on (its kernels are compiled for that device): checked by the driver's
+    # presence, so that listing targets needs no torch import
+    needs_nvidia_gpu: bool = False
     notes: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -38,7 +42,7 @@ class Target:
     @property
     def available(self) -> bool:
         """True when this host can build a bundle for the target and run it."""
-        return self.buildable and not self.missing_modules()
+        return self.buildable and not self.missing_modules() and (not self.needs_nvidia_gpu or _nvidia_driver())
 
     def availability_reason(self) -> str:
         if not self.buildable:
@@ -46,6 +50,8 @@ class Target:
         missing = self.missing_modules()
         if missing:
             return "missing on this host: " + ", ".join(missing)
+        if self.needs_nvidia_gpu and not _nvidia_driver():
+            return "no NVIDIA GPU driver on this host: build on the machine with the GPU"
         return "ok"
 
     def check_precision(self, precision: str) -> None:
@@ -62,6 +68,14 @@ class Target:
         data["available"] = self.available
         data["availability"] = self.availability_reason()
         return data
+
+
+def _nvidia_driver() -> bool:
+    return any(Path(path).exists() for path in NVIDIA_DRIVER_FILES)
+
+
+# the loaded kernel driver, or its control device where a container hides /proc/driver
+NVIDIA_DRIVER_FILES = ("/proc/driver/nvidia/version", "/dev/nvidiactl")
 
 
 def list_targets() -> list[Target]:

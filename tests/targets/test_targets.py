@@ -17,10 +17,21 @@ def test_targets_json_lists_required_fields_and_the_three_cpu_targets_are_availa
     for entry in entries.values():
         assert {"name", "format", "runtime", "precisions", "default_precision", "available"} <= set(entry)
         assert entry["default_precision"] in entry["precisions"]
-    assert {n for n, t in entries.items() if t["available"]} == {"x86-cpu", "intel-cpu", "arm64-cpu"}
-    for planned in ("snapdragon-8-gen3", "jetson-orin", "apple-m-series", "android-litert", "h100"):
+    assert {n for n, t in entries.items() if t["available"]} - {"h100"} == {"x86-cpu", "intel-cpu", "arm64-cpu"}
+    for planned in ("snapdragon-8-gen3", "jetson-orin", "apple-m-series", "android-litert"):
         assert entries[planned]["available"] is False
         assert entries[planned]["availability"] == "exporter not built yet"
+
+
+def test_a_gpu_target_is_available_only_where_an_nvidia_driver_is(monkeypatch, tmp_path) -> None:
+    from edgediff.targets import target as target_module
+
+    h100 = get_target("h100")
+    monkeypatch.setattr(target_module, "NVIDIA_DRIVER_FILES", (str(tmp_path / "absent"),))
+    assert not h100.available and "no NVIDIA GPU driver" in h100.availability_reason()
+    (tmp_path / "version").write_text("NVRM version: 570\n")
+    monkeypatch.setattr(target_module, "NVIDIA_DRIVER_FILES", (str(tmp_path / "absent"), str(tmp_path / "version")))
+    assert h100.available and h100.availability_reason() == "ok"
 
 
 def test_targets_table_says_why_a_target_is_unavailable() -> None:
