@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import json
 import platform
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -405,6 +406,17 @@ def _build_into(
         }
         write_manifest(tmp, json.loads(json.dumps(manifest)))
         quality = quantized.report(tmp, components) if quantized is not None else None
+        while quantized is not None and not quantized.confirm_on_bundle(quality):
+            index = settings["components"].index("denoiser")
+            shutil.rmtree(tmp / "denoiser")
+            components[index] = _export_component("denoiser", model, target, settings, tmp, recipe.allow_mismatch,
+                                                  progress, calibration, quantized)
+            manifest["parity_passed"] = all(c["parity"]["passed"] for c in components)
+            write_manifest(tmp, json.loads(json.dumps(manifest)))
+            quality = quantized.report(tmp, components)
+        if quantized is not None and quantized.searched:
+            denoiser = next(c for c in components if c["name"] == "denoiser")
+            denoiser["quantization"]["fallback_search"] = quantized.search_json()
         substituted = settings["cache"] is not None or settings["decoder"]
         if substituted and settings["quality_report"] and not _partial(settings, model):
             progress("quality: measuring the bundle's images and speed against the source's graphs")

@@ -13,9 +13,10 @@ and FD for zoo models) of its images against the fp32 teacher's.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ import numpy as np
 
 from edgediff.errors import EdgeDiffError
 from edgediff.quantize.quality import QualityProbe, QualityTarget
-from edgediff.quantize.sensitivity import FallbackResult, search_fallback_layers
+from edgediff.quantize.sensitivity import FallbackResult, fallback_sizes, search_fallback_layers
 
 Progress = Callable[[str], None]
 # a trial: quantize with these module FQNs kept in float (besides the always-kept ones), return a session
@@ -42,7 +43,14 @@ class FallbackChoice:
     result: FallbackResult
     trials: tuple[dict[str, Any], ...]
     candidates: int
-    sensitivity: dict[str, float]
+    sensitivity: dict[str, float]  # every candidate's score, most sensitive first: the ranking fallbacks follow
+    max_fallback: int = 0
+
+    def widened(self) -> FallbackChoice | None:
+        """The search's next fallback size after this choice's, or None when no allowed size is left."""
+        kept = len(self.ignored)
+        wider = next((n for n in fallback_sizes(self.candidates, self.max_fallback) if n > kept), None)
+        return None if wider is None else dataclasses.replace(self, ignored=tuple(list(self.sensitivity)[:wider]))
 
     def to_json(self, target: QualityTarget) -> dict[str, Any]:
         return {
@@ -93,7 +101,7 @@ def choose_fallback_layers(
             del session
         margin = target.margin(measured)
         trials.append({"kept_in_float": len(ignored), "on": on, "margin": margin, **_brief(measured)})
-        progress(f"{component}: {len(ignored)} layer(s) in float, {on} -> {_describe(measured)} "
+        progress(f"{component}: {len(ignored)} layer(s) in float, {on} -> {describe_measured(measured)} "
                  f"({'meets' if margin >= 0 else 'misses'} {target.describe()})")
         return margin
 
@@ -105,7 +113,7 @@ def choose_fallback_layers(
         return measure(export_trial, ignored, "on the runtime")
 
     result = search_fallback_layers(candidates, quality_of, 0.0, ranked, max_fallback)
-    choice = FallbackChoice(result.ignored, result, tuple(trials), len(candidates), ranked)
+    choice = FallbackChoice(result.ignored, result, tuple(trials), len(candidates), ranked, max_fallback)
     if not result.met:
         raise QualityTargetError(_unmet_message(component, scheme, target, choice, candidates[:max_fallback]))
     return choice
@@ -116,11 +124,22 @@ def _brief(measured: dict[str, Any]) -> dict[str, Any]:
     return {k: measured[k] for k in keys if k in measured}
 
 
-def _describe(measured: dict[str, Any]) -> str:
+def describe_measured(measured: dict[str, Any]) -> str:
     text = f"PSNR {measured['psnr']:.1f} dB"
     if "adherence_drop" in measured:
         text += f", adherence {measured['adherence']:.3f} (drop {measured['adherence_drop'] * 100:+.1f} points)"
     return text
+
+
+def unmet_on_bundle_message(choice: FallbackChoice, target: QualityTarget, measured: Mapping[str, Any]) -> str:
+    """A search trial met the target but the written bundle did not, and no wider fallback is allowed."""
+    kept = list(choice.ignored)
+    shown = ", ".join(kept[:8]) + (f" (+{len(kept) - 8} more)" if len(kept) > 8 else "")
+    return (
+        f"the written bundle misses {target.describe()} ({describe_measured(measured)}) with {len(kept)} layer(s) "
+        f"in float ({shown or 'none'}), the most the recipe allows; keep more with --keep-float, raise "
+        "max_fallback_fraction in the recipe, relax the target, or use a higher precision"
+    )
 
 
 def _unmet_message(component: str, scheme: Any, target: QualityTarget, choice: FallbackChoice,
@@ -130,7 +149,7 @@ def _unmet_message(component: str, scheme: Any, target: QualityTarget, choice: F
     shown = ", ".join(tried[:8]) + (f" (+{len(tried) - 8} more)" if len(tried) > 8 else "")
     return (
         f"{scheme.name} cannot meet {target.describe()} for the {component}: the best of {len(choice.trials)} trials "
-        f"kept {best['kept_in_float']} layer(s) in float and reached {_describe(best)}; meeting it needs more than "
+        f"kept {best['kept_in_float']} layer(s) in float and reached {describe_measured(best)}; meeting it needs more than "
         f"the {len(tried)} most sensitive layers in float ({shown or 'none allowed'}); keep them and more with "
         "--keep-float, raise max_fallback_fraction in the recipe, relax the target, or use a higher precision"
     )

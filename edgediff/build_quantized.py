@@ -3,6 +3,12 @@
 ``build`` makes one ``QuantizedBuild`` per bundle. The fp32 export of the denoiser and the teacher's
 images are expensive (an export and a batch of full generations), so each is made at most once and
 shared by the fallback search and the manifest's quality report.
+
+The search measures trials with the teacher's PyTorch text encoder and decoder around each trial's
+denoiser; the report measures the finished bundle, with its own exported components. Rounding can
+flip a borderline prompt between the two, so the target is confirmed on the bundle itself
+(``confirm_on_bundle``): a bundle that misses it is rebuilt with the next fallback size of the same
+ranking, and a build that runs out of allowed layers fails instead of shipping the miss.
 """
 
 from __future__ import annotations
@@ -12,7 +18,17 @@ from pathlib import Path
 from typing import Any
 
 from edgediff.build import Progress, _export_and_open, _Prepared, sampling_recipe, screening_session, screens_trials
-from edgediff.build_quality import SENSITIVITY_FEEDS, choose_fallback_layers, quality_report, size_bytes, spread
+from edgediff.build_quality import (
+    SENSITIVITY_FEEDS,
+    FallbackChoice,
+    QualityTargetError,
+    choose_fallback_layers,
+    describe_measured,
+    quality_report,
+    size_bytes,
+    spread,
+    unmet_on_bundle_message,
+)
 from edgediff.bundle.manifest import file_records
 from edgediff.models.types import Model
 from edgediff.quantize.quality import QualityProbe
@@ -47,6 +63,8 @@ class QuantizedBuild:
         self.denoiser: _Prepared | None = None  # set once the quantized denoiser is exported
         self._reference: FloatReference | None = None
         self._probe: QualityProbe | None = None
+        self._choice: FallbackChoice | None = None  # the search's, widened when the bundle misses the target
+        self._bundle_trials: list[dict[str, Any]] = []  # the target measured on each bundle written
 
     def reference(self, prepared: _Prepared) -> FloatReference:
         if self._reference is None:
@@ -72,10 +90,12 @@ class QuantizedBuild:
         import torch
 
         quality = self.settings["quality_target"]
+        always = self.settings["keep_float"]
+        if self._choice is not None:  # a rebuild after the bundle missed: the widened choice, no new search
+            return self._with_always(self._choice.ignored), self.search_json()
         probe = self.probe(prepared)
         feeds = calibration.feeds.get(prepared.name, []) if calibration is not None else []
         inputs = [tuple(torch.from_numpy(f[s.name]) for s in prepared.specs) for f in spread(feeds[:-1] or feeds, SENSITIVITY_FEEDS)]
-        always = self.settings["keep_float"]
 
         def request(ignored: tuple[str, ...], out_dir: Path) -> Any:
             return prepared.request(out_dir, ignored=(*always, *(n for n in ignored if n not in always)))
@@ -87,11 +107,51 @@ class QuantizedBuild:
             return screening_session(self.target, request(ignored, out_dir))
 
         assert prepared.quantization is not None
-        choice = choose_fallback_layers(prepared.module, inputs or [prepared.example], prepared.quantization.scheme,
-                                        probe, quality, export_trial, self.progress, prepared.name,
-                                        screen=screen_trial if screens_trials(self.target) else None)
-        ignored = (*always, *(n for n in choice.ignored if n not in always))
-        return ignored, choice.to_json(quality)
+        self._choice = choose_fallback_layers(prepared.module, inputs or [prepared.example],
+                                              prepared.quantization.scheme, probe, quality, export_trial,
+                                              self.progress, prepared.name,
+                                              screen=screen_trial if screens_trials(self.target) else None)
+        return self._with_always(self._choice.ignored), self.search_json()
+
+    def _with_always(self, ignored: tuple[str, ...]) -> tuple[str, ...]:
+        always = self.settings["keep_float"]
+        return (*always, *(n for n in ignored if n not in always))
+
+    @property
+    def searched(self) -> bool:
+        """Whether a fallback search chose this build's float layers."""
+        return self._choice is not None
+
+    def search_json(self) -> dict[str, Any]:
+        """The manifest's ``fallback_search``: the search's trials, then each bundle measured."""
+        assert self._choice is not None
+        record = self._choice.to_json(self.settings["quality_target"])
+        record["trials"] += self._bundle_trials
+        record["confirmed_on_bundle"] = bool(self._bundle_trials) and self._bundle_trials[-1]["margin"] >= 0
+        return record
+
+    def confirm_on_bundle(self, report: dict[str, Any] | None) -> bool:
+        """Whether the written bundle meets the quality target; when it misses, widen the fallback to the
+        search's next size (the caller rebuilds the denoiser) or raise when no allowed size is left."""
+        quality = self.settings["quality_target"]
+        if self._choice is None or report is None:
+            return True
+        measured = report["images"]
+        margin = quality.margin(measured)
+        kept = len(self._choice.ignored)
+        self._bundle_trials.append({"kept_in_float": kept, "on": "the written bundle", "margin": margin,
+                                    **{k: measured[k] for k in ("psnr", "ssim", "adherence", "adherence_drop", "fd")
+                                       if k in measured}})
+        if margin >= 0:
+            return True
+        wider = self._choice.widened()
+        if wider is None:
+            raise QualityTargetError(unmet_on_bundle_message(self._choice, quality, measured))
+        self.progress(f"quality: the written bundle misses {quality.describe()} ({describe_measured(measured)}) "
+                      f"with {kept} layer(s) in float, though its search trial met it; rebuilding the denoiser "
+                      f"with {len(wider.ignored)}")
+        self._choice = wider
+        return False
 
     def report(self, bundle_dir: Path, components: list[dict[str, Any]]) -> dict[str, Any] | None:
         """The manifest's ``quality`` report for the quantized denoiser (None when there is none to report)."""

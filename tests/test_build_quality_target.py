@@ -61,3 +61,49 @@ def test_an_unknown_module_to_keep_in_float_is_named(tiny_model, tmp_path: Path)
     recipe = Recipe(precision="int8w", components=("denoiser",), options=FAST | {"keep_float": ["model.nope"]})
     with pytest.raises(EdgeDiffError, match="module 'model.nope' to keep in float has no weighted layer"):
         build(tiny_model, get_target("x86-cpu"), recipe, tmp_path / "q")
+
+
+def _bundle_reports_lower_psnr(monkeypatch: pytest.MonkeyPatch, lowered_reports: int) -> list[float]:
+    """The first ``lowered_reports`` bundle reports measure 100 dB less than the real measurement: the
+    case of a borderline prompt that the search's trial kept and the written bundle lost."""
+    import edgediff.build_quantized as build_quantized
+
+    real = build_quantized.quality_report
+    measured: list[float] = []
+
+    def report(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        result = real(*args, **kwargs)
+        if len(measured) < lowered_reports:
+            result["images"]["psnr"] -= 100.0
+        measured.append(result["images"]["psnr"])
+        return result
+
+    monkeypatch.setattr(build_quantized, "quality_report", report)
+    return measured
+
+
+def test_a_written_bundle_that_misses_its_target_is_rebuilt_with_the_next_fallback_size(
+    tiny_model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch  # noqa: ANN001
+) -> None:
+    measured = _bundle_reports_lower_psnr(monkeypatch, lowered_reports=1)
+    recipe = Recipe(precision="int8w", components=("denoiser",), options=FAST | {"min_psnr": 5.0})
+    bundle = build(tiny_model, get_target("x86-cpu"), recipe, tmp_path / "q")
+    record = bundle.components["denoiser"]["quantization"]
+    search = record["fallback_search"]
+    written = [t for t in search["trials"] if t["on"] == "the written bundle"]
+    assert [t["kept_in_float"] for t in written] == [0, 1] and written[0]["margin"] < 0 <= written[1]["margin"]
+    assert search["confirmed_on_bundle"] and len(measured) == 2
+    assert record["kept_in_float"] == search["kept_in_float"] == [search["most_sensitive"][0]["layer"]]
+    assert bundle.manifest["quality"]["images"]["psnr"] == measured[-1] >= 5.0
+
+
+def test_a_written_bundle_that_misses_at_the_widest_allowed_fallback_fails_and_writes_nothing(
+    tiny_model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch  # noqa: ANN001
+) -> None:
+    _bundle_reports_lower_psnr(monkeypatch, lowered_reports=99)
+    recipe = Recipe(precision="int8w", components=("denoiser",),
+                    options=FAST | {"min_psnr": 5.0, "max_fallback_fraction": 0.1})
+    with pytest.raises(QualityTargetError, match=r"the written bundle misses PSNR >= 5.0 dB .* the most the recipe "
+                                                 r"allows; keep more with --keep-float"):
+        build(tiny_model, get_target("x86-cpu"), recipe, tmp_path / "q")
+    assert not (tmp_path / "q").exists()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -56,6 +57,32 @@ class Bf16Compute(torch.nn.Module):
         return tuple(o.float() for o in out) if isinstance(out, tuple) else out.float()
 
 
+def check_cpp_compiler(compiler: str | None = None) -> None:
+    """Refuse a C++ compiler that would link libstdc++ statically into the package.
+
+    Inductor compiles the package's wrapper with ``$CXX`` (else ``g++``). A compiler that finds only
+    ``libstdc++.a`` (a toolchain installed beside the system's, seen on a GPU host whose ``CXX``
+    pointed at one) builds a package that carries its own copy of the C++ library; the package then
+    crashes the process on load, when it exchanges strings with libtorch's copy. Asking the compiler
+    where ``libstdc++.so`` is costs one process, and a bare name back means it has none.
+    """
+    import subprocess
+
+    from torch._inductor.cpp_builder import get_cpp_compiler
+
+    compiler = compiler or get_cpp_compiler()
+    try:
+        found = subprocess.run([compiler, "-print-file-name=libstdc++.so"], capture_output=True, text=True,
+                               timeout=60, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise ExportError(f"the C++ compiler {compiler!r} that AOTInductor would use does not run ({exc}); "
+                          "install g++ or point CXX at a working one") from exc
+    if not Path(found).is_absolute():
+        raise ExportError(f"the C++ compiler {compiler!r} (CXX={os.environ.get('CXX', 'unset')}) has no "
+                          "libstdc++.so, so the package would carry its own C++ library and crash on load; "
+                          "unset CXX or point it at the system g++")
+
+
 @EXPORTERS.register("aoti")
 class AotiExporter:
     format = "aoti"
@@ -68,6 +95,7 @@ class AotiExporter:
         if self.device == "cuda" and not torch.cuda.is_available():
             raise ExportError("the aoti format compiles for this host's GPU and torch sees none; "
                               "build the bundle on the machine with the target GPU")
+        check_cpp_compiler()
         module, example = self.module_to_compile(request)
         path = request.out_dir / MODEL_FILE
         try:

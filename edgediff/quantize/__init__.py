@@ -6,6 +6,7 @@ exposes ``SUPPORTED`` (the scheme names it implements) and one function:
 - ``nncf_openvino.quantize_openvino(model, scheme, calibration, ignored)`` -> ``openvino.Model``
 - ``ort_qdq.quantize_onnx(src, dst, scheme, calibration, ignored)`` -> writes ``dst``
 - ``pt2e_xnnpack.quantize_for_xnnpack(module, example_inputs, scheme, calibration, ignored)`` -> ``nn.Module``
+- ``torch_gpu.quantize_linear_layers(module, scheme, ...)`` -> ``nn.Module`` (the AOTInductor exporter's)
 
 ``sensitivity`` chooses the ``ignored`` layers (kept in float) for a quality target.
 """
@@ -31,6 +32,7 @@ BACKENDS = {
     "openvino": "edgediff.quantize.nncf_openvino",
     "onnx": "edgediff.quantize.ort_qdq",
     "executorch": "edgediff.quantize.pt2e_xnnpack",
+    "aoti": "edgediff.quantize.torch_gpu",
 }
 
 

@@ -200,6 +200,20 @@ def test_docs_page_is_regenerated_from_every_compare_json(tmp_path: Path) -> Non
     assert "(benchmarks/compare_zoo_shapes-unet_64x64.svg)" in page and "python -m tools.bench docs" in page
 
 
+def test_a_labelled_run_sits_beside_the_full_one_with_its_note(tmp_path: Path) -> None:
+    out = tmp_path / "benchmarks"
+    full, focused = _result("config:sd-turbo"), _result("config:sd-turbo")
+    focused.update(label="int8w", note="weight-only int8 against the peers' weight-only int8")
+    for result in (full, focused):
+        stem = compare.result_stem(result["model"], result["height"], result["width"], result.get("label"))
+        compare_report.write(result, out / stem)
+    assert sorted(p.name for p in out.glob("*.json")) == ["compare_config_sd-turbo_64x64.json",
+                                                          "compare_config_sd-turbo_64x64_int8w.json"]
+    page = compare_report.write_docs(out, tmp_path / "benchmarks.md").read_text()
+    assert "## config:sd-turbo at 64x64\n" in page and "## config:sd-turbo at 64x64 (int8w)" in page
+    assert "Note: weight-only int8 against the peers' weight-only int8" in page
+
+
 def test_engine_plan_names_every_engine_and_filters_by_pattern(tmp_path: Path) -> None:
     args = compare.parse_args(["--work", str(tmp_path)])
     geometry = {"height": 64, "width": 64, "guidance_scale": 5.0}

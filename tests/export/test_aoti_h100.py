@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from edgediff.errors import EdgeDiffError, ExportError
-from edgediff.export.aoti import AotiExporter, cast_inputs
+from edgediff.export.aoti import AotiExporter, cast_inputs, check_cpp_compiler
 from edgediff.export.base import ExportRequest, Quantization
 from edgediff.export.parity import compare, tolerance_for
 from edgediff.quantize.schemes import Fp8, Int8Static
@@ -138,3 +138,17 @@ def test_requests_the_format_cannot_build_are_refused(model, tmp_path) -> None:
         AotiExporter(device="cpu").module_to_compile(request("fp8", Quantization(Fp8(), [])))
     with pytest.raises(EdgeDiffError, match="plain static int8"):
         AotiExporter(device="cpu").module_to_compile(request("int8", Quantization(Int8Static(hybrid=True), [_feeds(1)])))
+
+
+def test_a_compiler_without_a_shared_libstdcxx_is_refused_before_compiling(tmp_path, monkeypatch) -> None:
+    """Such a compiler (a toolchain beside the system's, found only ``libstdc++.a``) built packages
+    that crashed the process on load; the system g++ names its ``libstdc++.so``."""
+    check_cpp_compiler("g++")
+    static_only = tmp_path / "g++"
+    static_only.write_text('#!/bin/sh\ncase "$1" in -print-file-name=*) echo "${1#-print-file-name=}";; esac\n')
+    static_only.chmod(0o755)
+    monkeypatch.setenv("CXX", str(static_only))
+    with pytest.raises(ExportError, match=r"has no libstdc\+\+\.so, .* unset CXX or point it at the system g\+\+"):
+        check_cpp_compiler(str(static_only))
+    with pytest.raises(ExportError, match="does not run"):
+        check_cpp_compiler(str(tmp_path / "missing-g++"))

@@ -74,9 +74,11 @@ def test_bad_names_options_and_values_are_user_errors() -> None:
         scheme_from_json("{int8")
 
 
-def test_every_format_backend_lists_its_schemes_and_none_claims_fp8() -> None:
-    for format_name in BACKENDS:
+def test_every_format_backend_lists_its_schemes_and_only_the_gpu_one_claims_fp8() -> None:
+    cpu_formats = set(BACKENDS) - {"aoti"}
+    for format_name in cpu_formats:
         assert supported_schemes(format_name) == {"int8", "int8w", "int4w"}
+    assert supported_schemes("aoti") == {"fp8", "int8"}
     assert supported_schemes("litert") == frozenset()
 
 

@@ -52,3 +52,14 @@ def test_precision_outside_the_target_is_refused_with_the_choices() -> None:
 def test_every_target_format_is_unique_per_runtime_pair() -> None:
     names = [t.name for t in list_targets()]
     assert len(names) == len(set(names))
+
+
+def test_every_quantized_precision_a_buildable_target_lists_is_implemented_by_its_formats_backend() -> None:
+    """The catalog promises precisions; the build refuses any its format's quantizer lacks."""
+    from edgediff.build import FLOAT_PRECISIONS
+    from edgediff.quantize import supported_schemes
+
+    for target in list_targets():
+        if target.buildable:
+            quantized = set(target.precisions) - set(FLOAT_PRECISIONS)
+            assert quantized <= supported_schemes(target.format), (target.name, quantized)

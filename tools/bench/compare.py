@@ -435,7 +435,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "gflop_per_step_by_batch": {str(b): f / 1e9 for b, f in flops_by_batch.items()},
         "peak": peak, "theoretical_peak": theoretical_avx2_peak(args.threads),
         "loadavg": loadavg, "host": host_info(), "engines": per_engine, "skipped": skipped,
+        **({"label": args.label} if args.label else {}), **({"note": args.note} if args.note else {}),
     }
+
+
+def result_stem(model: str, height: int, width: int, label: str | None = None) -> str:
+    """File stem of one run's results; a label keeps a focused rerun from overwriting the full table."""
+    stem = f"compare_{_slug(model)}_{height}x{width}"
+    return f"{stem}_{_slug(label)}" if label else stem
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -471,6 +478,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--work", type=Path, default=Path("~/.cache/edgediff-bench"),
                         help="bundles, peer exports, model folders, logs and quality images")
     parser.add_argument("--out", type=Path, default=REPO / "docs" / "benchmarks")
+    parser.add_argument("--label", help="suffix of the result files (compare_MODEL_HxW_LABEL), so a focused run "
+                                        "sits beside the full table instead of replacing it")
+    parser.add_argument("--note", help="one line the docs page prints above this run's table (why it was run)")
     parser.add_argument("--docs", type=Path, default=REPO / "docs" / "benchmarks.md", help="the page regenerated")
     args = parser.parse_args(argv)
     args.work = args.work.expanduser()
@@ -488,7 +498,7 @@ def main(argv: list[str] | None = None) -> int:
 
     args = parse_args(argv)
     result = run(args)
-    stem = args.out / f"compare_{_slug(args.model)}_{result['height']}x{result['width']}"
+    stem = args.out / result_stem(args.model, result["height"], result["width"], args.label)
     compare_report.write(result, stem)
     compare_report.write_docs(args.out, args.docs)
     print(compare_report.markdown(result))

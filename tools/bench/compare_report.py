@@ -182,7 +182,8 @@ def docs_page(results: list[tuple[Path, dict[str, Any]]], docs: Path, gpu_tables
     for path, result in results:
         rel = path.parent.relative_to(docs.parent) if path.is_relative_to(docs.parent) else path.parent
         host = result["host"]
-        lines += [f"## {result['model']} at {result['height']}x{result['width']}", "",
+        label = f" ({result['label']})" if result.get("label") else ""
+        lines += [f"## {result['model']} at {result['height']}x{result['width']}{label}", "",
                   f"Host: {host.get('cpu')} x{host.get('cpu_count')}; data: [{path.name}]({rel / path.name}).", "",
                   *([f"Note: {result['note']}", ""] if result.get("note") else []),
                   f"![{result['model']} latency]({rel / path.with_suffix('.svg').name})", "",

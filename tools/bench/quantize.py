@@ -121,14 +121,18 @@ def run_zoo(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_speed(args: argparse.Namespace) -> dict[str, Any]:
+    """Each target's denoiser step at each precision, sessions open side by side and timed in alternating
+    rounds; every precision's speedup is the median over rounds of the first precision's p50 over its own."""
     from edgediff.bundle import open_bundle
     from edgediff.runtimes.base import SessionOptions, open_session
 
+    precisions = args.precisions
+    reference = precisions[0]
     engines: dict[str, Any] = {}
     feeds: dict[str, dict[str, np.ndarray]] = {}
     builds: dict[str, Any] = {}
     for target in args.targets:
-        for precision in ("fp32", "int8"):
+        for precision in precisions:
             key = f"{target}/{precision}"
             try:
                 bundle = open_bundle(_bundle(args.model, target, precision, args.bundles, height=args.size,
@@ -141,36 +145,40 @@ def run_speed(args: argparse.Namespace) -> dict[str, Any]:
                 engines[key] = open_session(bundle.runtime, bundle.entry("denoiser"),
                                             SessionOptions(precision=precision, threads=args.threads))
                 engines[key].run(feeds[key])  # warm-up
-                builds[key] = {"denoiser_bytes": _denoiser_bytes(bundle.path), "parity": component["parity"]}
+                builds[key] = {"denoiser_bytes": _denoiser_bytes(bundle.path), "parity": component["parity"],
+                               "build_s": bundle.manifest["provenance"]["build_seconds"]}
             except Exception as exc:
                 builds[key] = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"}
                 print(key, builds[key], flush=True)
     times: dict[str, list[float]] = {k: [] for k in engines}
-    ratios: dict[str, list[float]] = {t: [] for t in args.targets}
+    ratios: dict[str, list[float]] = {}
     for r in range(args.rounds):
         for key, session in engines.items():
             for _ in range(args.per_round):
                 started = time.perf_counter()
                 session.run(feeds[key])
                 times[key].append((time.perf_counter() - started) * 1e3)
-        for target in args.targets:
-            f, q = f"{target}/fp32", f"{target}/int8"
-            if f in times and q in times and times[q]:
-                ratios[target].append(float(np.median(times[f][-args.per_round:]) / np.median(times[q][-args.per_round:])))
-        print(f"round {r + 1}: " + ", ".join(f"{k} {np.median(v[-args.per_round:]):.0f} ms" for k, v in times.items()),
+        for key in engines:
+            target = key.split("/")[0]
+            base = times.get(f"{target}/{reference}")
+            if base and key != f"{target}/{reference}":
+                this_round = lambda t: float(np.median(t[-args.per_round:]))  # noqa: E731
+                ratios.setdefault(key, []).append(this_round(base) / this_round(times[key]))
+        print(f"round {r + 1}: " + ", ".join(f"{k} {np.median(v[-args.per_round:]):.1f} ms" for k, v in times.items()),
               flush=True)
     rows = []
     for target in args.targets:
-        row: dict[str, Any] = {"target": target}
-        for precision in ("fp32", "int8"):
+        row: dict[str, Any] = {"target": target, "reference": reference}
+        for precision in precisions:
             key = f"{target}/{precision}"
             row[precision] = builds.get(key, {}) | ({"p50_ms": float(np.median(times[key])), "runs": len(times[key])}
                                                   if times.get(key) else {})
-        if ratios[target]:
-            row["int8_speedup_median_of_rounds"] = float(np.median(ratios[target]))
+            if key in ratios:
+                row[precision]["speedup_median_of_rounds"] = float(np.median(ratios[key]))
         rows.append(row)
-    return {"part": "speed", "model": args.model, "size": args.size, "rounds": args.rounds,
-            "per_round": args.per_round, "threads": args.threads, "rows": rows, "host": _host()}
+    return {"part": "speed", "model": args.model, "size": args.size, "precisions": list(precisions),
+            "rounds": args.rounds, "per_round": args.per_round, "threads": args.threads, "rows": rows,
+            "host": _host()}
 
 
 def _host() -> dict[str, Any]:
@@ -215,16 +223,20 @@ def _zoo_markdown(result: dict[str, Any]) -> str:
 
 
 def _speed_markdown(result: dict[str, Any]) -> str:
+    precisions = result.get("precisions", ["fp32", "int8"])
+    reference = precisions[0]
     lines = [f"{result['model']} {result['size']}x{result['size']} denoiser step, {result['threads']} threads, "
-             f"{result['rounds']} alternating rounds x {result['per_round']}.", "",
-             "| target | fp32 p50 ms | int8 p50 ms | int8 speedup (median of rounds) | fp32 MiB | int8 MiB |",
-             "|---|---:|---:|---:|---:|---:|"]
+             f"{result['rounds']} alternating rounds x {result['per_round']}; speedup = median over rounds of "
+             f"{reference}'s p50 / the precision's.", "",
+             "| target | precision | p50 ms | speedup vs " + reference + " | denoiser MiB | parity rel L2 | |",
+             "|---|---|---:|---:|---:|---:|---|"]
     for r in result["rows"]:
-        f, q = r["fp32"], r["int8"]
-        lines.append(f"| {r['target']} | {f.get('p50_ms', float('nan')):.0f} | {q.get('p50_ms', float('nan')):.0f} | "
-                     f"{r.get('int8_speedup_median_of_rounds', float('nan')):.2f}x | "
-                     f"{f.get('denoiser_bytes', 0) / 2**20:.0f} | {q.get('denoiser_bytes', 0) / 2**20:.0f} |"
-                     + (f" {q['error']}" if "error" in q else ""))
+        for precision in precisions:
+            cell = r.get(precision, {})
+            speedup = 1.0 if precision == reference else cell.get("speedup_median_of_rounds", float("nan"))
+            lines.append(f"| {r['target']} | {precision} | {cell.get('p50_ms', float('nan')):.1f} | {speedup:.2f}x | "
+                         f"{cell.get('denoiser_bytes', 0) / 2**20:.0f} | "
+                         f"{cell.get('parity', {}).get('rel_l2_err', float('nan')):.4f} | {cell.get('error', '')} |")
     return "\n".join(lines) + "\n"
 
 
@@ -249,7 +261,9 @@ def main() -> None:
     parser.add_argument("--bundles", type=Path, default=Path("/tmp/edgediff-qbench"))
     parser.add_argument("--targets", nargs="+", default=list(TARGETS))
     parser.add_argument("--models", nargs="+", default=list(ZOO_MODELS))
-    parser.add_argument("--precisions", nargs="+", default=list(ZOO_PRECISIONS))
+    parser.add_argument("--precisions", nargs="+",
+                        help=f"zoo: default {' '.join(ZOO_PRECISIONS)}; speed: default fp32 int8, the first is the "
+                             "reference every speedup is against")
     parser.add_argument("--prompts", type=int, default=100)
     parser.add_argument("--eval-offset", type=int, default=0,
                         help="score prompts from this index on (past --quality-prompts: held out from the search)")
@@ -270,6 +284,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
     args.max_quality_drop = quality_targets(args.max_quality_drop)
+    args.precisions = args.precisions or list(ZOO_PRECISIONS if args.part == "zoo" else ("fp32", "int8"))
     if args.update is not None and not (args.part == "zoo" and args.update.is_file()):
         parser.error(f"--update {args.update}: give the JSON of a published zoo table (it is not a file here)")
     args.bundles.mkdir(parents=True, exist_ok=True)
@@ -277,7 +292,8 @@ def main() -> None:
     result = run_zoo(args) if args.part == "zoo" else run_speed(args)
     result["command"] = "python -m tools.bench.quantize " + " ".join(__import__("sys").argv[1:])
     stem = args.out / ("quantize_zoo_" + "_".join(m.split(":")[-1] for m in args.models) if args.part == "zoo"
-                       else f"quantize_speed_{args.model.replace(':', '_')}_{args.size}")
+                       else f"quantize_speed_{args.model.replace(':', '_')}_{args.size}"
+                       + ("" if tuple(args.targets) == TARGETS else "_" + "-".join(args.targets)))
     if args.part == "zoo" and args.update is not None:
         result = merge_zoo_rows(json.loads(args.update.read_text()), result)
         stem = args.update.with_suffix("")
