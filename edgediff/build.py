@@ -115,7 +115,8 @@ def _partial(settings: dict[str, Any], model: Model) -> bool:
     return set(settings["components"]) != set(model.component_names)
 
 
-def _calibration_for_build(model: Model, recipe: Recipe, settings: dict[str, Any], progress: Progress) -> Any:
+def _calibration_for_build(model: Model, target: Target, recipe: Recipe, settings: dict[str, Any],
+                           progress: Progress) -> Any:
     """Capture calibration data once, when a static (activation-calibrated) scheme is requested."""
     precision = settings["precision"]
     if precision in FLOAT_PRECISIONS:
@@ -133,10 +134,12 @@ def _calibration_for_build(model: Model, recipe: Recipe, settings: dict[str, Any
         return None
     if recipe.options.get("calibration_file"):
         return CalibrationSet.load(Path(recipe.options["calibration_file"]))
-    progress(f"calibration: running the fp32 pipeline to capture {samples} samples across all timesteps")
+    progress(f"calibration: running the fp32 pipeline ({target.reference_device}) to capture {samples} samples "
+             "across all timesteps")
     sampling = sampling_recipe(settings)
     # one extra sample per component is held out for the quantized parity check
-    return capture_calibration(model, sampling, samples=samples + 1, components=settings["quantized_components"])
+    return capture_calibration(model, sampling, samples=samples + 1, components=settings["quantized_components"],
+                               device=target.reference_device)
 
 
 def sampling_recipe(settings: dict[str, Any]) -> Recipe:
@@ -357,7 +360,7 @@ def build(
     settings = resolve_settings(model, target, recipe)
     check_output_free(out, force)
     started = time.perf_counter()
-    calibration = _calibration_for_build(model, recipe, settings, progress)
+    calibration = _calibration_for_build(model, target, recipe, settings, progress)
     quantized = None
     if settings["precision"] not in FLOAT_PRECISIONS:
         from edgediff.build_quantized import QuantizedBuild

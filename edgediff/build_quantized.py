@@ -81,7 +81,7 @@ class QuantizedBuild:
             self.progress(f"quality: generating {quality.prompts} fp32 teacher image(s) to measure the quantized "
                           "bundle against")
             teacher = torch_pipeline(self.model, sampling_recipe(self.settings),
-                                     sessions={"denoiser": reference.session})
+                                     sessions={"denoiser": reference.session}, device=self.target.reference_device)
             self._probe = QualityProbe(teacher, quality.prompts, quality.seed)
         return self._probe
 

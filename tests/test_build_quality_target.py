@@ -82,6 +82,7 @@ def _bundle_reports_lower_psnr(monkeypatch: pytest.MonkeyPatch, lowered_reports:
     return measured
 
 
+@pytest.mark.slow  # two quality searches and three builds (about 10 s each); CI's untargeted slow group
 def test_a_written_bundle_that_misses_its_target_is_rebuilt_with_the_next_fallback_size(
     tiny_model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch  # noqa: ANN001
 ) -> None:
@@ -97,6 +98,7 @@ def test_a_written_bundle_that_misses_its_target_is_rebuilt_with_the_next_fallba
     assert bundle.manifest["quality"]["images"]["psnr"] == measured[-1] >= 5.0
 
 
+@pytest.mark.slow
 def test_a_written_bundle_that_misses_at_the_widest_allowed_fallback_fails_and_writes_nothing(
     tiny_model, tmp_path: Path, monkeypatch: pytest.MonkeyPatch  # noqa: ANN001
 ) -> None:

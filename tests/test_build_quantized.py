@@ -15,7 +15,9 @@ from edgediff.runtimes.pipeline import BundlePipeline
 from edgediff.targets import get_target
 
 
-@pytest.mark.parametrize(("target", "precision"), [("x86-cpu", "int8"), ("intel-cpu", "int4w")])
+# each case is a whole build with its quality report (about 30 s); the second runs with CI's intel-cpu slow tests
+@pytest.mark.parametrize(("target", "precision"), [("x86-cpu", "int8"),
+                                                   pytest.param("intel-cpu", "int4w", marks=pytest.mark.slow)])
 def test_quantized_bundle_keeps_other_components_float_and_records_the_scheme(
     tiny_model, tmp_path: Path, target: str, precision: str
 ) -> None:  # noqa: ANN001

@@ -12,10 +12,12 @@ from edgediff.runtimes.tokenizer import PromptTokenizer
 from edgediff.runtimes.torch_session import TorchSession
 
 
-def torch_pipeline(model: Model, recipe: Recipe | None = None, sessions: dict[str, Any] | None = None) -> SessionPipeline:
+def torch_pipeline(model: Model, recipe: Recipe | None = None, sessions: dict[str, Any] | None = None,
+                   device: str = "cpu") -> SessionPipeline:
     """Sessions over each component's export wrapper (fp32), sampling as a bundle built with ``recipe`` would.
 
     ``sessions`` supplies some components ready-made (an exported denoiser, say); those are not built.
+    ``device`` is where the built ones run (a GPU target's build runs its references on that GPU).
     """
     settings = sampling_settings(model, recipe or Recipe())
     spec = pipeline_spec(model, settings)
@@ -25,7 +27,7 @@ def torch_pipeline(model: Model, recipe: Recipe | None = None, sessions: dict[st
             continue
         module = model.build_component(name)
         specs = module.input_specs(settings["height"], settings["width"], 1)
-        sessions[name] = TorchSession(module, tuple(s.name for s in specs), module.output_names)
+        sessions[name] = TorchSession(module, tuple(s.name for s in specs), module.output_names, device)
     tokenizer = None
     if spec["tokenizer"] is not None and model.tokenizer_json is not None:
         tok = spec["tokenizer"]

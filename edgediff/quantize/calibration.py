@@ -126,15 +126,17 @@ def capture_calibration(
     components: tuple[str, ...] = ("denoiser",),
     prompts: int | None = None,
     seed: int = 0,
+    device: str = "cpu",
 ) -> CalibrationSet:
     """Run the fp32 PyTorch pipeline as ``recipe`` builds it and record every component's inputs.
 
     ``samples`` is the number of feeds kept per component; the prompt count defaults to enough prompts
-    for each timestep to get ``samples / steps`` denoiser calls.
+    for each timestep to get ``samples / steps`` denoiser calls. ``device`` is where the fp32 pipeline
+    runs; the recorded feeds are numpy either way, so every backend reads the same set.
     """
     from edgediff.models.torch_pipeline import torch_pipeline
 
-    pipe = torch_pipeline(model, recipe)
+    pipe = torch_pipeline(model, recipe, device=device)
     steps = pipe.pipeline["steps"]
     n_prompts = prompts or max(1, -(-samples // steps))
     texts = calibration_prompts(model.source, n_prompts, seed)

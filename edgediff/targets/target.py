@@ -35,6 +35,12 @@ class Target:
     notes: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def reference_device(self) -> str:
+        """Where a build runs the fp32 PyTorch model (calibration capture, quality teacher): the GPU a
+        GPU target is built on, since its full-size references take minutes on a CPU."""
+        return "cuda" if self.needs_nvidia_gpu else "cpu"
+
     def missing_modules(self) -> list[str]:
         """Modules this target needs that do not import here (checked without importing them)."""
         return [m for m in self.requires if importlib.util.find_spec(m) is None]

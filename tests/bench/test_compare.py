@@ -51,6 +51,7 @@ def test_edgediff_worker_speaks_the_peer_protocol_on_a_tiny_bundle(bundle_for, t
     assert Image.open(png).size == (manifest["pipeline"]["width"], manifest["pipeline"]["height"])
 
 
+@pytest.mark.slow  # builds and runs a tiny pipeline through two worker processes (about 30 s)
 def test_eager_and_an_fp32_bundle_make_the_same_image_from_the_same_seed(tmp_path: Path) -> None:
     """Every engine starts from the same noise, so quality differences are the engine's, not the sample's."""
     import numpy as np

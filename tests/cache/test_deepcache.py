@@ -111,7 +111,7 @@ def test_cached_bundle_reports_what_caching_costs_and_saves_against_every_step_f
     assert quality["speed"]["image_ms"] > 0 and quality["speed"]["uncached_image_ms"] > 0
 
 
-@pytest.mark.parametrize("target", ["x86-cpu", "intel-cpu", pytest.param("arm64-cpu", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("target", ["x86-cpu", *(pytest.param(t, marks=pytest.mark.slow) for t in ("intel-cpu", "arm64-cpu"))])
 def test_cached_bundle_generates_what_pytorch_generates_with_the_same_plan(
         target: str, tiny_model, bundle_root: Path) -> None:  # noqa: ANN001
     from edgediff.models.torch_pipeline import torch_pipeline

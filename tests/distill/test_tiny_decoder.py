@@ -122,7 +122,7 @@ def _decoder_bundle(tiny_model, root: Path, target: str, folder: Path) -> Path: 
     return out
 
 
-@pytest.mark.parametrize("target", ["x86-cpu", "intel-cpu", pytest.param("arm64-cpu", marks=pytest.mark.slow)])
+@pytest.mark.parametrize("target", ["x86-cpu", *(pytest.param(t, marks=pytest.mark.slow) for t in ("intel-cpu", "arm64-cpu"))])
 def test_bundle_with_a_distilled_decoder_generates_what_pytorch_generates_with_it(
         target: str, tiny_model, bundle_root: Path, decoder_folder: Path) -> None:  # noqa: ANN001
     from edgediff.models.torch_pipeline import torch_pipeline
