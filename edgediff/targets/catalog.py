@@ -89,7 +89,7 @@ _ENTRIES = (
         requires=("torch",),
         needs_nvidia_gpu=True,
         notes="NVIDIA H100 (any CUDA GPU; fp8 needs Ada or Hopper); AOTInductor package built on that GPU; "
-              "static fp8/int8 linear layers; sd15 bundles built and timed on an H100",
+              "static fp8/int8 linear layers; sd15 and pixart-alpha bundles built and timed on an H100",
     ),
 )
 
