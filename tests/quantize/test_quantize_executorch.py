@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from edgediff.errors import EdgeDiffError
+from edgediff.export.parity import compare
 from edgediff.quantize.pt2e_xnnpack import SUPPORTED, adjusted_group_size, quantize_for_xnnpack
 from edgediff.quantize.schemes import Fp16, Int4Weight, Int8Static, Int8Weight
 
@@ -184,3 +185,19 @@ def test_a_search_trial_computes_what_the_lowered_program_computes(
         print(f"{case}: vs fp32 trial {trial_error:.2e} lowered {lowered_error:.2e}; trial vs lowered {gap:.2e}")
         assert abs(trial_error - lowered_error) < 0.1 * lowered_error
         assert gap < lowered_error
+
+
+def test_the_exporter_and_runtime_wrapper_run_a_block_at_fp32_parity(
+    mini_block, eval_feeds, torch_outputs, tmp_path
+) -> None:
+    """edgediff's own ExecuTorch path (exporter, .io.json names, session) in the fast suite; the tiny
+    model's whole arm64-cpu bundle, a 1.5-2 minute lowering, runs with CI's arm64-cpu slow group."""
+    from edgediff.export import ExportRequest, get_exporter
+    from edgediff.runtimes.base import SessionOptions, open_session
+
+    example = tuple(torch.from_numpy(a) for a in eval_feeds[0].values())
+    request = ExportRequest("denoiser", mini_block, example, INPUT_NAMES, ("noise_pred",), "fp32", tmp_path)
+    session = open_session("executorch", get_exporter("executorch").export(request), SessionOptions(threads=2))
+    for feed, reference in zip(eval_feeds, torch_outputs(mini_block, eval_feeds), strict=True):
+        report = compare(reference, session.run(feed)["noise_pred"])
+        assert report.rel_l2_err < 1e-4, report
