@@ -170,3 +170,24 @@ def test_onnxruntime_peer_runs_a_tiny_random_pipeline(tmp_path: Path) -> None:
     ready, step, generate = lines
     assert ready["ready"] is True and ready["versions"]["onnxruntime"] and ready["step_inputs"]["arg0"][0] == 2
     assert step["ms"] > 0 and generate["ms"] > 0 and png.is_file()
+
+
+def test_pixart_pipelines_run_at_the_bundles_size_and_token_length() -> None:
+    """The zoo DiT raised "Invalid sample size" (sample size 8 has no aspect-ratio bins) and then
+    "Sequence length must be less than max_position_embeddings" (120 tokens into 24 positions)."""
+    from types import SimpleNamespace
+
+    from diffusers import PixArtAlphaPipeline, StableDiffusionPipeline
+
+    from tools.bench.peers.optimum_worker import same_work_arguments
+
+    class PixArtLike(SimpleNamespace):
+        __call__ = PixArtAlphaPipeline.__call__
+
+    class StableDiffusionLike(SimpleNamespace):
+        __call__ = StableDiffusionPipeline.__call__
+
+    tokenizer = SimpleNamespace(model_max_length=24)
+    assert same_work_arguments(PixArtLike(tokenizer=tokenizer)) == {"use_resolution_binning": False,
+                                                                   "max_sequence_length": 24}
+    assert same_work_arguments(StableDiffusionLike(tokenizer=tokenizer)) == {}

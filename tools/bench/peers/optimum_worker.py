@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import inspect
 import json
 import os
 import shutil
@@ -275,6 +276,25 @@ ENGINES = {
 # --- the session ---------------------------------------------------------------------------------------------
 
 
+def same_work_arguments(pipe: Any) -> dict[str, Any]:
+    """Call arguments that make a pipeline do the work an edgediff bundle does, where its defaults differ.
+
+    PixArt pipelines snap height and width to the nearest of their aspect-ratio bins by default, and
+    have bins only for transformers of sample size 32, 64 or 128 (any other, such as the zoo DiT's 8,
+    raises "Invalid sample size"): binning is off, so every engine denoises the same latent shape.
+    They also tokenize to 120 tokens whatever the text encoder holds (the zoo DiT's CLIP-style encoder
+    has 24 positions): the length is the folder tokenizer's ``model_max_length``, the one bundles use.
+    """
+    parameters = inspect.signature(pipe.__call__).parameters
+    arguments: dict[str, Any] = {}
+    if "use_resolution_binning" in parameters:
+        arguments["use_resolution_binning"] = False
+    max_length = getattr(getattr(pipe, "tokenizer", None), "model_max_length", None)
+    if "max_sequence_length" in parameters and isinstance(max_length, int):
+        arguments["max_sequence_length"] = max_length
+    return arguments
+
+
 class Session:
     """A loaded pipeline, its denoiser, and the exact arguments the pipeline gives the denoiser."""
 
@@ -283,12 +303,13 @@ class Session:
         self.args = args
         self.denoiser = pipe.unet if getattr(pipe, "unet", None) is not None else pipe.transformer
         self.latent_shape = latent_shape(args.model_dir, args.height, args.width)
+        self.same_work = same_work_arguments(pipe)
         self.step_inputs = self._capture_step_inputs()
 
     def _run(self, prompt: str, steps: int, seed: int) -> Any:
         return self.pipe(prompt=prompt, num_inference_steps=steps, guidance_scale=self.args.guidance_scale,
                          height=self.args.height, width=self.args.width,
-                         latents=initial_latents(seed, self.latent_shape)).images[0]
+                         latents=initial_latents(seed, self.latent_shape), **self.same_work).images[0]
 
     def _capture_step_inputs(self) -> tuple[tuple[Any, ...], dict[str, Any]]:
         """One 1-step generation (it warms the engine too), recording the denoiser's first call.
