@@ -16,6 +16,7 @@ from edgediff.targets import get_target
 FAST = {"calibration_samples": 4, "quality_prompts": 2}
 
 
+@pytest.mark.slow  # a whole search to its widest fallback (about 50 s); CI's untargeted slow group
 def test_an_unreachable_psnr_floor_fails_naming_layers_and_writes_nothing(tiny_model, tmp_path: Path) -> None:  # noqa: ANN001
     recipe = Recipe(precision="int8w", components=("denoiser",),
                     options=FAST | {"min_psnr": 99.0, "max_fallback_fraction": 0.02})

@@ -61,7 +61,9 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("case", list(CASES))
+# int8 (static, the scheme with the most lowering machinery) in the fast suite; the weight-only two,
+# about 15 s each, with CI's untargeted slow group
+@pytest.mark.parametrize("case", ["int8", *(pytest.param(c, marks=pytest.mark.slow) for c in ("int8w", "int4w"))])
 def test_each_scheme_lowers_to_xnnpack_runs_close_to_fp32_and_shrinks_the_program(
     case, mini_block, calibration_feeds, eval_feeds, torch_outputs, worst_cosine, tmp_path
 ) -> None:
