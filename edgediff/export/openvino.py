@@ -1,7 +1,8 @@
 """OpenVINO IR: ``openvino.convert_model`` on the torch module, saved as .xml/.bin.
 
 ``save_model`` compresses weights to fp16 by default; edgediff asks for it only when the precision
-is fp16, so an fp32 bundle holds fp32 weights and its parity is exact.
+is fp16 or bf16 (half the size; bf16 compute converts them on load), so an fp32 bundle holds fp32
+weights and its parity is exact.
 
 ``convert_model`` leaves batch and spatial dimensions dynamic. A bundle is built for one resolution
 and one denoiser batch, so the IR is reshaped to the traced shapes: the CPU plugin then plans memory
@@ -16,6 +17,7 @@ from edgediff.errors import ExportError
 from edgediff.export.base import EXPORTERS, ExportRequest
 
 MODEL_FILE = "model.xml"
+HALF_WEIGHT_PRECISIONS = ("fp16", "bf16")  # stored as fp16 weights
 
 
 @EXPORTERS.register("openvino")
@@ -50,5 +52,5 @@ class OpenVinoExporter:
             ignored = backend_names(q.ignored, openvino_layers(model), "OpenVINO") if q.ignored else []
             model = quantize_openvino(model, q.scheme, q.calibration, ignored)
         path = request.out_dir / MODEL_FILE
-        ov.save_model(model, str(path), compress_to_fp16=request.precision == "fp16")
+        ov.save_model(model, str(path), compress_to_fp16=request.precision in HALF_WEIGHT_PRECISIONS)
         return path

@@ -1,7 +1,11 @@
 """OpenVINO runtime on the CPU plugin, latency-oriented.
 
-The inference precision follows the bundle: an fp32 bundle pins f32 so that CPUs with bf16/AMX
-units do not silently downcast (OpenVINO's default there) and break parity.
+The inference precision follows the bundle, never the host: on CPUs with bf16 units (AVX512-BF16,
+AMX) OpenVINO's default computes every float op in bf16, so an fp32 or fp16 bundle left to the
+default would pass parity on one machine and fail it on the next. fp32 and fp16 bundles (fp16:
+weights stored in fp16) pin f32; a bf16 bundle asks for bf16 where the CPU has bf16 units and runs
+f32 elsewhere (right numbers, no speed-up). Quantized bundles keep the plugin's choice for the ops
+left in float: their tolerance is the int8 one, far above bf16 rounding.
 """
 
 from __future__ import annotations
@@ -24,11 +28,26 @@ def _core() -> ov.Core:
     return _CORE
 
 
+def cpu_has_bf16() -> bool:
+    """Whether the CPU plugin reports bf16 compute (AVX512-BF16 or AMX) on this host."""
+    return "BF16" in _core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
+def inference_precision(bundle_precision: str) -> str | None:
+    """The CPU plugin's INFERENCE_PRECISION_HINT for a bundle's precision (None: the plugin's default)."""
+    if bundle_precision in ("fp32", "fp16"):
+        return "f32"
+    if bundle_precision == "bf16":
+        return "bf16" if cpu_has_bf16() else "f32"
+    return None
+
+
 class OpenVinoSession:
     def __init__(self, model_file: Path, options: SessionOptions) -> None:
         config: dict[str, str] = {"PERFORMANCE_HINT": "LATENCY"}
-        if options.precision == "fp32":
-            config["INFERENCE_PRECISION_HINT"] = "f32"
+        precision = inference_precision(options.precision)
+        if precision is not None:
+            config["INFERENCE_PRECISION_HINT"] = precision
         if options.threads:
             config["INFERENCE_NUM_THREADS"] = str(options.threads)
         model = _core().read_model(str(model_file))
@@ -38,6 +57,11 @@ class OpenVinoSession:
         self.output_names = tuple(p.get_any_name() for p in model.outputs)
         self._compiled = _core().compile_model(model, "CPU", config)
         self._request = self._compiled.create_infer_request()
+
+    @property
+    def compute_precision(self) -> str:
+        """The float precision the compiled model computes in (``f32`` or ``bf16``)."""
+        return self._compiled.get_property("INFERENCE_PRECISION_HINT").to_string()
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         result = self._request.infer({i: feeds[k] for i, k in enumerate(self.input_names)})

@@ -19,11 +19,12 @@ _ENTRIES = (
         name="intel-cpu",
         format="openvino",
         runtime="openvino",
-        precisions=("fp32", "fp16", "int8", "int8w", "int4w"),
+        precisions=("fp32", "fp16", "bf16", "int8", "int8w", "int4w"),
         default_precision="fp32",
         device="cpu",
         requires=("openvino",),
-        notes="Intel CPUs; OpenVINO IR (.xml/.bin) run by the OpenVINO runtime; NNCF quantization",
+        notes="Intel CPUs; OpenVINO IR (.xml/.bin) run by the OpenVINO runtime; NNCF quantization; "
+              "bf16 computes on AVX512-BF16/AMX cores (f32 on others)",
     ),
     Target(
         name="arm64-cpu",

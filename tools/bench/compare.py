@@ -358,7 +358,7 @@ def _quality(engines: EngineTurns, args: argparse.Namespace, steps: int,
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from edgediff.models import load_model
     from edgediff.profile.host import host_info
-    from tools.bench.peak import measure_matmul_peak, theoretical_avx2_peak
+    from tools.bench.peak import measure_matmul_peak, theoretical_fp32_peak
 
     loadavg = {"start": _loadavg()}
     model = load_model(args.model)
@@ -433,7 +433,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     "edgediff_quality_targets": args.max_quality_drop} if quality else None,
         "baseline": BASELINE, "fastest_peer": fastest,
         "gflop_per_step_by_batch": {str(b): f / 1e9 for b, f in flops_by_batch.items()},
-        "peak": peak, "theoretical_peak": theoretical_avx2_peak(args.threads),
+        "peak": peak, "theoretical_peak": theoretical_fp32_peak(args.threads),
         "loadavg": loadavg, "host": host_info(), "engines": per_engine, "skipped": skipped,
         **({"label": args.label} if args.label else {}), **({"note": args.note} if args.note else {}),
     }

@@ -1,9 +1,10 @@
-"""This CPU's fp32 matmul peak, measured, with the clock-derived AVX2-FMA ceiling beside it.
+"""This CPU's fp32 matmul peak, measured, with the clock-derived FMA ceiling beside it.
 
 Per-step latencies mean little across machines; as a fraction of what the CPU's fastest kernel
-reaches (a large sgemm) they compare. The theoretical number assumes 2 FMA units of 8 fp32 lanes
-per core at the maximum clock; it is labelled as such because turbo, shared cores and memory
-bandwidth keep real kernels below it.
+reaches (a large sgemm) they compare. The theoretical number assumes 2 FMA units per core of 8 fp32
+lanes (AVX2) or 16 (AVX-512) at the maximum clock; it is labelled as such because turbo, shared
+cores and memory bandwidth keep real kernels below it. Both are fp32: int8 (VNNI, AMX) and bf16 (AMX)
+kernels run above them, so an int8 or bf16 engine's share of this peak can pass 100%.
 
     python -m tools.bench.peak --out out/peak.json
 """
@@ -13,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -21,10 +21,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from edgediff.profile.host import cpu_flags, cpu_model
+
 SIZES = (1024, 2048, 3072)
 REPEATS = 5
 FMA_UNITS = 2  # per core, on AVX2 cores of the last decade (Haswell on, Zen 2 on)
-FP32_LANES = 8  # 256-bit registers / 32-bit floats
 FLOPS_PER_FMA = 2
 
 
@@ -82,37 +83,21 @@ def max_clock_mhz() -> tuple[float | None, str]:
     return None, "not found"
 
 
-def _cpu_flags() -> set[str]:
-    try:
-        match = re.search(r"^flags\s*:\s*(.*)$", Path("/proc/cpuinfo").read_text(), re.MULTILINE)
-    except OSError:
-        return set()
-    return set(match.group(1).split()) if match else set()
-
-
-def theoretical_avx2_peak(cores: int) -> dict[str, Any]:
+def theoretical_fp32_peak(cores: int) -> dict[str, Any]:
     mhz, source = max_clock_mhz()
-    flags = _cpu_flags()
-    per_cycle = FMA_UNITS * FP32_LANES * FLOPS_PER_FMA
+    flags = cpu_flags()
+    isa = "AVX-512" if "avx512f" in flags else "AVX2"
+    lanes = 16 if isa == "AVX-512" else 8  # 512- or 256-bit registers / 32-bit floats
+    per_cycle = FMA_UNITS * lanes * FLOPS_PER_FMA
     return {
-        "label": "theoretical AVX2-FMA fp32 peak (not measured)",
-        "formula": f"{FMA_UNITS} FMA units x {FP32_LANES} fp32 lanes x {FLOPS_PER_FMA} flops x GHz x cores",
+        "label": f"theoretical {isa}-FMA fp32 peak (not measured)",
+        "formula": f"{FMA_UNITS} FMA units x {lanes} fp32 lanes x {FLOPS_PER_FMA} flops x GHz x cores",
         "cores": cores,
         "max_mhz": mhz,
         "clock_source": source,
         "cpu_has_avx2_fma": {"avx2", "fma"} <= flags if flags else None,
         "gflops": round(per_cycle * mhz / 1000 * cores, 1) if mhz else None,
     }
-
-
-def cpu_model() -> str:
-    try:
-        match = re.search(r"^model name\s*:\s*(.*)$", Path("/proc/cpuinfo").read_text(), re.MULTILINE)
-        if match:
-            return match.group(1).strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main() -> None:
@@ -126,7 +111,7 @@ def main() -> None:
     result = {
         "cpu": cpu_model(),
         "measured": measure_matmul_peak(args.threads, tuple(args.sizes), args.repeats),
-        "theoretical": theoretical_avx2_peak(args.threads),
+        "theoretical": theoretical_fp32_peak(args.threads),
     }
     text = json.dumps(result, indent=2)
     print(text)
