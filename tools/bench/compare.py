@@ -43,11 +43,12 @@ from tools.bench.worker_process import REPO, EngineSpec, EngineTurns
 PEER_WORKER = REPO / "tools" / "bench" / "peers" / "optimum_worker.py"
 BASELINE = "pytorch-eager-fp32"
 # Peer venv name -> worker backend and the precisions it runs (see optimum_worker.py for what each means).
-PEERS = {"optimum-intel": ("openvino", ("fp32", "int8", "int8-hybrid")),
+PEERS = {"optimum-intel": ("openvino", ("fp32", "bf16", "int8", "int8-hybrid")),
          "optimum-onnxruntime": ("onnxruntime", ("fp32", "int8"))}
 TARGETS = ("x86-cpu", "intel-cpu", "arm64-cpu")
-# int8 is static W8A8; int8w is weight-only, the like-for-like match for the peers' default "int8"
-EDGEDIFF_PRECISIONS = ("fp32", "int8", "int8w")
+# int8 is static W8A8; int8w is weight-only, the like-for-like match for the peers' default "int8";
+# bf16 (intel-cpu only) meets optimum-intel's bf16, OpenVINO's own default on CPUs with bf16 units
+EDGEDIFF_PRECISIONS = ("fp32", "bf16", "int8", "int8w")
 TIMING_PROMPT = "a red circle above a blue square"  # zoo grammar; any text serves random-weight models
 
 
@@ -183,6 +184,8 @@ def bundle_dir(model: str, target: str, precision: str, height: int, width: int,
 
 def plan_engines(args: argparse.Namespace, folder_fn: Any, geometry: dict[str, Any]) -> list[EngineSpec]:
     """Every engine the run can time, filtered by ``--engines`` patterns; commands are built lazily."""
+    from edgediff.targets import get_target
+
     threads = str(args.threads)
     size = ["--height", str(geometry["height"]), "--width", str(geometry["width"])]
     guidance = ["--guidance-scale", str(geometry["guidance_scale"])]
@@ -217,6 +220,8 @@ def plan_engines(args: argparse.Namespace, folder_fn: Any, geometry: dict[str, A
         variants += [("fp32", v | {"decoder": "tiny"}) for v in float_variants]
     for target in TARGETS:
         for precision, extra in variants:
+            if precision not in get_target(target).precisions:
+                continue
             name = (f"edgediff-{target}-{precision}" + (f"-cache{extra['cache_interval']}" if "cache_interval" in extra
                                                         else "") + ("-tinyvae" if "decoder" in extra else ""))
 

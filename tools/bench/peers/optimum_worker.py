@@ -50,7 +50,7 @@ import traceback
 from pathlib import Path
 from typing import Any, TextIO
 
-PRECISIONS = ("fp32", "int8", "int8-hybrid")
+PRECISIONS = ("fp32", "bf16", "int8", "int8-hybrid")
 # Calibration prompts for OpenVINO's hybrid int8 (what optimum-intel's docs do with a caption set,
 # given inline because the benchmark machine has no hub access).
 CALIBRATION_PROMPTS = (
@@ -76,7 +76,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--model-dir", required=True, type=Path, help="a diffusers pipeline folder")
     parser.add_argument("--cache-dir", required=True, type=Path, help="exports are kept here between runs")
     parser.add_argument("--precision", default="fp32", choices=PRECISIONS,
-                        help="int8: OpenVINO weight-only int8 / ONNX Runtime dynamic int8 UNet; "
+                        help="bf16: OpenVINO only, the fp32 export computed in bf16; "
+                             "int8: OpenVINO weight-only int8 / ONNX Runtime dynamic int8 UNet; "
                              "int8-hybrid: OpenVINO only, int8 weights + calibrated int8 UNet activations")
     parser.add_argument("--height", type=int, required=True)
     parser.add_argument("--width", type=int, required=True)
@@ -134,7 +135,8 @@ def cache_key(args: argparse.Namespace) -> str:
         if path.is_file():
             stat = path.stat()
             digest.update(f"{path.relative_to(args.model_dir)}:{stat.st_size}:{stat.st_mtime_ns}".encode())
-    return f"{args.backend}-{args.precision}-{args.height}x{args.width}-{args.model_dir.name}-{digest.hexdigest()[:12]}"
+    exported = "fp32" if args.precision == "bf16" else args.precision  # bf16 is a run setting of the fp32 export
+    return f"{args.backend}-{exported}-{args.height}x{args.width}-{args.model_dir.name}-{digest.hexdigest()[:12]}"
 
 
 def _publish(tmp: Path, final: Path) -> None:
@@ -172,6 +174,14 @@ def _openvino(args: argparse.Namespace, export_dir: Path) -> tuple[Any, float, s
     if args.precision == "fp32":
         ov_config["INFERENCE_PRECISION_HINT"] = "f32"
         quant, words = None, "fp32 weights (load_in_8bit=False), INFERENCE_PRECISION_HINT=f32"
+    elif args.precision == "bf16":
+        import openvino as ov
+
+        if "BF16" not in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+            raise PeerUnsupported("this CPU has no bf16 units (AVX512-BF16 or AMX): OpenVINO would compute f32")
+        ov_config["INFERENCE_PRECISION_HINT"] = "bf16"
+        quant, words = None, ("fp32 weights (load_in_8bit=False), INFERENCE_PRECISION_HINT=bf16: OpenVINO's "
+                              "own default on CPUs with bf16 units")
     elif args.precision == "int8":
         quant = OVWeightQuantizationConfig(bits=8)
         words = ("optimum-intel OVWeightQuantizationConfig(bits=8): NNCF int8 weight-only compression "
@@ -233,8 +243,8 @@ def _onnxruntime(args: argparse.Namespace, export_dir: Path) -> tuple[Any, float
     import onnxruntime as ort
     from optimum.onnxruntime.modeling_diffusion import _get_ort_class
 
-    if args.precision == "int8-hybrid":
-        raise PeerUnsupported("int8-hybrid is an OpenVINO setting; ONNX Runtime takes fp32 or int8")
+    if args.precision in ("int8-hybrid", "bf16"):
+        raise PeerUnsupported(f"{args.precision} is an OpenVINO setting; ONNX Runtime takes fp32 or int8")
     class_name = json.loads((args.model_dir / "model_index.json").read_text())["_class_name"]
     pipeline_cls = _get_ort_class(class_name, throw_error_if_not_exist=False)
     if pipeline_cls is None:
