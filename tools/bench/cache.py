@@ -14,13 +14,14 @@ Writes ``cache_<model>_<target>.{json,md}`` under ``--out``.
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from tools.bench.results import write_result
 
 
 def _bundle(model: str, target: str, root: Path) -> Path:
@@ -132,9 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     result = run(args)
     stem = args.out / f"cache_{args.model.replace(':', '_')}_{args.target}"
     stem.parent.mkdir(parents=True, exist_ok=True)
-    stem.with_suffix(".json").write_text(json.dumps(result, indent=1))
-    stem.with_suffix(".md").write_text(markdown(result))
-    print(markdown(result))
+    write_result(stem, result, markdown(result))
     return 0
 
 

@@ -11,6 +11,8 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from tools.bench.results import write_result
+
 KIND_COLOURS = {"eager": "#7f7f7f", "peer": "#1f77b4", "edgediff": "#d62728"}
 KIND_WORDS = {"eager": "PyTorch eager (baseline)", "peer": "Optimum peer", "edgediff": "edgediff bundle"}
 
@@ -157,10 +159,7 @@ def svg(result: dict[str, Any]) -> str:
 
 
 def write(result: dict[str, Any], stem: Path) -> None:
-    stem.parent.mkdir(parents=True, exist_ok=True)
-    stem.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
-    stem.with_suffix(".md").write_text(markdown(result))
-    stem.with_suffix(".svg").write_text(svg(result))
+    write_result(stem, result, markdown(result), renderings={".svg": svg(result)}, echo=False)
 
 
 def docs_page(results: list[tuple[Path, dict[str, Any]]], docs: Path, gpu_tables: list[Path] | None = None) -> str:

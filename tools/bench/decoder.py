@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from tools.bench.results import write_result
+
 
 def _decode_uint8(decode: Any, latents: Any) -> np.ndarray:
     import torch
@@ -107,9 +109,7 @@ def main(argv: list[str] | None = None) -> None:
               "host": {"machine": platform.machine(), "python": platform.python_version()},
               "command": "python -m tools.bench.decoder " + " ".join(sys.argv[1:] if argv is None else argv)}
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "decoder_zoo.json").write_text(json.dumps(result, indent=1) + "\n")
-    (args.out / "decoder_zoo.md").write_text(markdown(result))
-    print(markdown(result))
+    write_result(args.out / "decoder_zoo", result, markdown(result))
 
 
 if __name__ == "__main__":

@@ -12,12 +12,13 @@ Bundles are exported under ``--bundles`` (reused when present). Writes JSON and 
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from tools.bench.results import write_result
 
 TARGETS = ("x86-cpu", "intel-cpu", "arm64-cpu")
 
@@ -133,7 +134,6 @@ def main() -> None:
     }
     args.out.mkdir(parents=True, exist_ok=True)
     stem = f"denoiser_step_{args.model.replace(':', '_')}_{args.size}"
-    (args.out / f"{stem}.json").write_text(json.dumps(report, indent=1) + "\n")
     lines = [
         f"Denoiser step, `{args.model}` {args.size}x{args.size}, batch {args.batch}, fp32 "
         f"({report['gflop_per_step']:.1f} GFLOP/step), {report['host']['cpu']} x{report['host']['cpu_count']}",
@@ -144,8 +144,7 @@ def main() -> None:
     for name, r in results.items():
         lines.append(f"| {name} | {r['p50_ms']:.1f} | {r['speedup_vs_pytorch_eager']:.2f}x | {r['gflops_per_s']:.1f} |")
     lines += ["", f"Command: `{report['command']}`"]
-    (args.out / f"{stem}.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_result(args.out / stem, report, "\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from tools.bench.results import write_result
+
 PIXART_1024_BATCH2 = ("8192x1152x1152", "8192x1152x3456", "8192x1152x4608", "8192x4608x1152")
 KINDS = ("bf16", "int8", "fp8")
 
@@ -100,9 +102,7 @@ def main() -> None:
         raise SystemExit("error: gpu_gemm times CUDA kernels and this host has no CUDA device; run it on the GPU machine")
     result = run(args.shapes, args.repeats, args.calls)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "gpu_gemm.json").write_text(json.dumps(result, indent=1) + "\n")
-    (args.out / "gpu_gemm.md").write_text(markdown(result))
-    print(markdown(result))
+    write_result(args.out / "gpu_gemm", result, markdown(result))
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ from typing import Any
 import torch
 
 from edgediff.quantize.torch_gpu import plan_linear_layers, quantize_linear_layers, record_input_amax
+from tools.bench.results import write_result
 
 DEFAULT_MODELS = ("config:sd15@512", "config:pixart-alpha@1024")
 VARIANTS = ("fp8", "int8", "fp8-static", "int8-static")
@@ -376,9 +377,7 @@ def merge_reports(paths: list[Path]) -> dict[str, Any]:
 
 
 def _write(report: dict[str, Any], out: Path) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "gpu_quant_step.json").write_text(json.dumps(report, indent=1) + "\n")
-    (out / "gpu_quant_step.md").write_text(_markdown(report))
+    write_result(out / "gpu_quant_step", report, _markdown(report), echo=False)
 
 
 def main() -> None:

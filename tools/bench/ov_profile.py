@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from tools.bench.results import write_result
+
 
 def _open(bundle: Path, threads: int) -> tuple[Any, dict[int, np.ndarray]]:
     import openvino as ov
@@ -91,9 +93,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {"benchmark": "ov_profile", "command": "python -m tools.bench.ov_profile " + " ".join(sys.argv[1:]),
               "runs": args.runs, "threads": args.threads, "bundles": profile(args.bundles, args.runs, args.threads)}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.with_suffix(".json").write_text(json.dumps(result, indent=1))
-    args.out.with_suffix(".md").write_text(markdown(result))
-    print(markdown(result))
+    write_result(args.out, result, markdown(result))
     return 0
 
 

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from edgediff.quantize.quality import QualityTarget
+from tools.bench.results import write_result
 
 TARGETS = ("x86-cpu", "intel-cpu", "arm64-cpu")
 ZOO_MODELS = ("zoo:shapes-unet", "zoo:shapes-dit")
@@ -297,11 +298,10 @@ def main() -> None:
     if args.part == "zoo" and args.update is not None:
         result = merge_zoo_rows(json.loads(args.update.read_text()), result)
         stem = args.update.with_suffix("")
-    stem.with_suffix(".json").write_text(json.dumps(result, indent=1) + "\n")
     table = _zoo_markdown(result) if args.part == "zoo" else _speed_markdown(result)
     commands = "\n".join(f"- `{c}`" for c in result.get("commands", [result["command"]]))
-    stem.with_suffix(".md").write_text(f"Commands (later ones replace the rows they rerun):\n{commands}\n\n{table}"
-                                       if "commands" in result else f"Command: `{result['command']}`\n\n{table}")
+    write_result(stem, result, f"Commands (later ones replace the rows they rerun):\n{commands}\n\n{table}"
+                 if "commands" in result else f"Command: `{result['command']}`\n\n{table}", echo=False)
     print(table)
 
 
