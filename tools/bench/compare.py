@@ -216,8 +216,8 @@ def plan_engines(args: argparse.Namespace, folder_fn: Any, geometry: dict[str, A
     # decoder (edgediff.distill): less work per image, same runtime
     float_variants = [{}] + [{"cache_interval": n} for n in args.cache_interval]
     variants = [(p, {}) for p in EDGEDIFF_PRECISIONS] + [("fp32", v) for v in float_variants[1:]]
-    if args.tiny_decoder:
-        variants += [("fp32", v | {"decoder": "tiny"}) for v in float_variants]
+    if args.tiny_decoder:  # bf16 builds only where the target has it (intel-cpu)
+        variants += [("fp32", v | {"decoder": "tiny"}) for v in float_variants] + [("bf16", {"decoder": "tiny"})]
     for target in TARGETS:
         for precision, extra in variants:
             if precision not in get_target(target).precisions:
@@ -467,7 +467,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                              "the bundle keeps its most sensitive layers in float until it meets it")
     parser.add_argument("--tiny-decoder", action="store_true",
                         help="also time the fp32 (and cached) bundles built with the model's distilled VAE decoder "
-                             "(--decoder tiny): engines edgediff-TARGET-fp32[-cacheN]-tinyvae")
+                             "(--decoder tiny): engines edgediff-TARGET-fp32[-cacheN]-tinyvae, edgediff-intel-cpu-bf16-tinyvae")
     parser.add_argument("--cache-interval", type=int, nargs="*", default=[], metavar="N",
                         help="also time fp32 edgediff bundles built with --cache-interval N (UNets): "
                              "engines edgediff-TARGET-fp32-cacheN")
