@@ -11,7 +11,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from tools.bench.results import write_result
+from tools.bench.results import host_line, write_result
 
 KIND_COLOURS = {"eager": "#7f7f7f", "peer": "#1f77b4", "edgediff": "#d62728"}
 KIND_WORDS = {"eager": "PyTorch eager (baseline)", "peer": "Optimum peer", "edgediff": "edgediff bundle"}
@@ -74,6 +74,7 @@ def markdown(result: dict[str, Any]) -> str:
                       f"0-{first - 1}: held out from the scored ones.")
         lines.append(words)
     load = result["loadavg"]
+    lines.append(host_line(result.get("host")))
     lines.append(f"Load average (1/5/15 min): {load.get('before_rounds')} before the rounds, "
                  f"{load.get('after_rounds')} after; OMP_WAIT_POLICY {result['omp_wait_policy']}.")
     for name, why in result.get("skipped", {}).items():
@@ -183,7 +184,7 @@ def docs_page(results: list[tuple[Path, dict[str, Any]]], docs: Path, gpu_tables
         host = result["host"]
         label = f" ({result['label']})" if result.get("label") else ""
         lines += [f"## {result['model']} at {result['height']}x{result['width']}{label}", "",
-                  f"Host: {host.get('cpu')} x{host.get('cpu_count')}; data: [{path.name}]({rel / path.name}).", "",
+                  f"{host_line(host)[:-1]}; data: [{path.name}]({rel / path.name}).", "",
                   *([f"Note: {result['note']}", ""] if result.get("note") else []),
                   f"![{result['model']} latency]({rel / path.with_suffix('.svg').name})", "",
                   markdown(result)]

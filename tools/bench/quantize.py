@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from edgediff.quantize.quality import QualityTarget
-from tools.bench.results import write_result
+from tools.bench.results import host_line, write_result
 
 TARGETS = ("x86-cpu", "intel-cpu", "arm64-cpu")
 ZOO_MODELS = ("zoo:shapes-unet", "zoo:shapes-dit")
@@ -238,6 +238,8 @@ def _speed_markdown(result: dict[str, Any]) -> str:
             lines.append(f"| {r['target']} | {precision} | {cell.get('p50_ms', float('nan')):.1f} | {speedup:.2f}x | "
                          f"{cell.get('denoiser_bytes', 0) / 2**20:.0f} | "
                          f"{cell.get('parity', {}).get('rel_l2_err', float('nan')):.4f} | {cell.get('error', '')} |")
+    if result.get("host", {}).get("cpu_count"):  # CPU runs; a GPU run's host line names its GPU elsewhere
+        lines += ["", host_line(result["host"])]
     return "\n".join(lines) + "\n"
 
 

@@ -33,3 +33,12 @@ def write_result(stem: Path, result: Mapping[str, Any], markdown: str, *,
     if echo:
         print(markdown.rstrip("\n"), flush=True)
     return written
+
+
+def host_line(host: Mapping[str, Any] | None) -> str:
+    """``Host: CPU xN, ISA ...``: the words a result's table needs to be compared with another machine's."""
+    if not host:
+        return "Host: not recorded."
+    isa = host.get("isa")
+    words = f"Host: {host.get('cpu')} x{host.get('cpu_count')}"
+    return words + (f", ISA {' '.join(isa)}." if isa else " (ISA not recorded).")
