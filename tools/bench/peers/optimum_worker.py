@@ -185,7 +185,8 @@ def _openvino(args: argparse.Namespace, export_dir: Path) -> tuple[Any, float, s
     elif args.precision == "int8":
         quant = OVWeightQuantizationConfig(bits=8)
         words = ("optimum-intel OVWeightQuantizationConfig(bits=8): NNCF int8 weight-only compression "
-                 "(int8_asym per-channel, all components), fp32 activations")
+                 "(int8_asym per-channel, all components), activations in OpenVINO's default float precision "
+                 "(bf16 on CPUs with bf16 units, else f32)")
     else:
         quant = OVWeightQuantizationConfig(bits=8, quant_method="hybrid", dataset=list(CALIBRATION_PROMPTS),
                                            num_samples=HYBRID_SAMPLES)
