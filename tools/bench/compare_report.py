@@ -181,10 +181,9 @@ def docs_page(results: list[tuple[Path, dict[str, Any]]], docs: Path, gpu_tables
              "only the end-to-end columns).", ""]
     for path, result in results:
         rel = path.parent.relative_to(docs.parent) if path.is_relative_to(docs.parent) else path.parent
-        host = result["host"]
         label = f" ({result['label']})" if result.get("label") else ""
         lines += [f"## {result['model']} at {result['height']}x{result['width']}{label}", "",
-                  f"{host_line(host)[:-1]}; data: [{path.name}]({rel / path.name}).", "",
+                  f"Data: [{path.name}]({rel / path.name}); the table's notes name its host.", "",
                   *([f"Note: {result['note']}", ""] if result.get("note") else []),
                   f"![{result['model']} latency]({rel / path.with_suffix('.svg').name})", "",
                   markdown(result)]
