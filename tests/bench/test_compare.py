@@ -242,6 +242,11 @@ def test_cached_and_distilled_decoder_variants_get_their_own_engines_and_bundle_
     names = [s.name for s in compare.plan_engines(args, lambda: tmp_path, {"height": 64, "width": 64,
                                                                            "guidance_scale": 5.0})]
     assert names == ["edgediff-intel-cpu-bf16", "edgediff-intel-cpu-bf16-tinyvae"]  # bf16: intel-cpu's alone
+    args = compare.parse_args(["--work", str(tmp_path), "--tiny-decoder", "--cache-interval", "3",
+                               "--engines", "edgediff-intel-cpu-bf16-cache3*"])
+    names = [s.name for s in compare.plan_engines(args, lambda: tmp_path, {"height": 64, "width": 64,
+                                                                           "guidance_scale": 5.0})]
+    assert names == ["edgediff-intel-cpu-bf16-cache3", "edgediff-intel-cpu-bf16-cache3-tinyvae"]
     folder = compare.bundle_folder_name("zoo:shapes-unet", "intel-cpu", "fp32", 64, 64,
                                         {"cache_interval": 3, "decoder": "tiny"})
     assert folder == "zoo_shapes-unet-64x64-intel-cpu-fp32-cache3-tinyvae"

@@ -49,6 +49,7 @@ TARGETS = ("x86-cpu", "intel-cpu", "arm64-cpu")
 # int8 is static W8A8; int8w is weight-only, the like-for-like match for the peers' default "int8";
 # bf16 (intel-cpu only) meets optimum-intel's bf16, OpenVINO's own default on CPUs with bf16 units
 EDGEDIFF_PRECISIONS = ("fp32", "bf16", "int8", "int8w")
+FLOAT_VARIANT_PRECISIONS = ("fp32", "bf16")  # the precisions built again with DeepCache / the distilled decoder
 TIMING_PROMPT = "a red circle above a blue square"  # zoo grammar; any text serves random-weight models
 
 
@@ -215,9 +216,11 @@ def plan_engines(args: argparse.Namespace, folder_fn: Any, geometry: dict[str, A
     # fp32 bundles with their denoiser split for caching (edgediff.cache) and/or the model's distilled VAE
     # decoder (edgediff.distill): less work per image, same runtime
     float_variants = [{}] + [{"cache_interval": n} for n in args.cache_interval]
-    variants = [(p, {}) for p in EDGEDIFF_PRECISIONS] + [("fp32", v) for v in float_variants[1:]]
-    if args.tiny_decoder:  # bf16 builds only where the target has it (intel-cpu)
-        variants += [("fp32", v | {"decoder": "tiny"}) for v in float_variants] + [("bf16", {"decoder": "tiny"})]
+    # each float precision (bf16 only where the target builds it: intel-cpu) with each cache and decoder
+    variants = [(p, {}) for p in EDGEDIFF_PRECISIONS] + [(p, v) for p in FLOAT_VARIANT_PRECISIONS
+                                                        for v in float_variants[1:]]
+    if args.tiny_decoder:
+        variants += [(p, v | {"decoder": "tiny"}) for p in FLOAT_VARIANT_PRECISIONS for v in float_variants]
     for target in TARGETS:
         for precision, extra in variants:
             if precision not in get_target(target).precisions:
@@ -466,11 +469,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="build edgediff PRECISION with this adherence target (zoo models), e.g. int8=0.01: "
                              "the bundle keeps its most sensitive layers in float until it meets it")
     parser.add_argument("--tiny-decoder", action="store_true",
-                        help="also time the fp32 (and cached) bundles built with the model's distilled VAE decoder "
-                             "(--decoder tiny): engines edgediff-TARGET-fp32[-cacheN]-tinyvae, edgediff-intel-cpu-bf16-tinyvae")
+                        help="also time the float (and cached) bundles built with the model's distilled VAE decoder "
+                             "(--decoder tiny): engines edgediff-TARGET-{fp32,bf16}[-cacheN]-tinyvae (bf16: intel-cpu)")
     parser.add_argument("--cache-interval", type=int, nargs="*", default=[], metavar="N",
-                        help="also time fp32 edgediff bundles built with --cache-interval N (UNets): "
-                             "engines edgediff-TARGET-fp32-cacheN")
+                        help="also time float edgediff bundles built with --cache-interval N (UNets): "
+                             "engines edgediff-TARGET-{fp32,bf16}-cacheN (bf16: intel-cpu)")
     parser.add_argument("--search-prompts", type=int, default=64,
                         help="prompts the quality search generates (past them, --quality-prompts scores)")
     parser.add_argument("--omp-wait-policy", default="passive", choices=("passive", "active", "default"))
