@@ -5,7 +5,9 @@ AMX) OpenVINO's default computes every float op in bf16, so an fp32 or fp16 bund
 default would pass parity on one machine and fail it on the next. fp32 and fp16 bundles (fp16:
 weights stored in fp16) pin f32; a bf16 bundle asks for bf16 where the CPU has bf16 units and runs
 f32 elsewhere (right numbers, no speed-up). Quantized bundles keep the plugin's choice for the ops
-left in float: their tolerance is the int8 one, far above bf16 rounding.
+left in float: their tolerance is the int8 one, far above bf16 rounding, and their build measures
+parity and quality with that choice on the build host. bf16 compute also rounds the timestep before
+its sinusoidal embedding (999 -> 1000), which no hint from Python can exempt (docs/quantization.md).
 """
 
 from __future__ import annotations
