@@ -1,13 +1,14 @@
 """OpenVINO runtime on the CPU plugin, latency-oriented.
 
 The inference precision follows the bundle, never the host: on CPUs with bf16 units (AVX512-BF16,
-AMX) OpenVINO's default computes every float op in bf16, so an fp32 or fp16 bundle left to the
-default would pass parity on one machine and fail it on the next. fp32 and fp16 bundles (fp16:
-weights stored in fp16) pin f32; a bf16 bundle asks for bf16 where the CPU has bf16 units and runs
-f32 elsewhere (right numbers, no speed-up). Quantized bundles keep the plugin's choice for the ops
-left in float: their tolerance is the int8 one, far above bf16 rounding, and their build measures
-parity and quality with that choice on the build host. bf16 compute also rounds the timestep before
-its sinusoidal embedding (999 -> 1000), which no hint from Python can exempt (docs/quantization.md).
+AMX) OpenVINO's default computes every float op in bf16, so a bundle left to the default would pass
+parity on one machine and fail it on the next. Every bundle but a bf16 one pins f32 for its float ops
+(fp16: weights stored in fp16; int8/int8w/int4w: the ops left in float); a bf16 bundle asks for bf16
+where the CPU has bf16 units and runs f32 elsewhere (right numbers, no speed-up). Quantized bundles
+pin f32 because their quality target is measured against the fp32 teacher: on an AMX host, bf16 float
+ops cost the zoo UNet's int8 bundle one of 16 prompts even with 33 layers kept in float. bf16 compute
+also rounds the timestep before its sinusoidal embedding (999 -> 1000), which no hint from Python can
+exempt (docs/quantization.md).
 """
 
 from __future__ import annotations
@@ -35,21 +36,17 @@ def cpu_has_bf16() -> bool:
     return "BF16" in _core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
 
 
-def inference_precision(bundle_precision: str) -> str | None:
-    """The CPU plugin's INFERENCE_PRECISION_HINT for a bundle's precision (None: the plugin's default)."""
-    if bundle_precision in ("fp32", "fp16"):
-        return "f32"
+def inference_precision(bundle_precision: str) -> str:
+    """The CPU plugin's INFERENCE_PRECISION_HINT for a bundle's precision: f32 unless the bundle is bf16."""
     if bundle_precision == "bf16":
         return "bf16" if cpu_has_bf16() else "f32"
-    return None
+    return "f32"
 
 
 class OpenVinoSession:
     def __init__(self, model_file: Path, options: SessionOptions) -> None:
         config: dict[str, str] = {"PERFORMANCE_HINT": "LATENCY"}
-        precision = inference_precision(options.precision)
-        if precision is not None:
-            config["INFERENCE_PRECISION_HINT"] = precision
+        config["INFERENCE_PRECISION_HINT"] = inference_precision(options.precision)
         if options.threads:
             config["INFERENCE_NUM_THREADS"] = str(options.threads)
         model = _core().read_model(str(model_file))

@@ -47,7 +47,7 @@ def test_float_bundles_pin_their_precision_and_bf16_follows_the_cpu() -> None:
     assert inference_precision("fp32") == "f32"
     assert inference_precision("fp16") == "f32"  # fp16 weights, f32 compute: the same numbers on every host
     assert inference_precision("bf16") == ("bf16" if cpu_has_bf16() else "f32")
-    assert inference_precision("int8") is None  # quantized: the plugin's choice for the float ops left
+    assert inference_precision("int8") == "f32"  # quantized: the float ops left compute as the fp32 teacher
 
 
 @pytest.mark.parametrize("precision", ["fp16", "bf16"])

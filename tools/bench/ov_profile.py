@@ -36,9 +36,7 @@ def _open(bundle: Path, threads: int) -> tuple[Any, dict[int, np.ndarray]]:
     core = ov.Core()
     model = core.read_model(str(bundle / component["entry"]))
     config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": str(threads), "PERF_COUNT": True}
-    precision = inference_precision(manifest["precision"])  # as edgediff's runtime sets it
-    if precision is not None:
-        config["INFERENCE_PRECISION_HINT"] = precision
+    config["INFERENCE_PRECISION_HINT"] = inference_precision(manifest["precision"])  # as edgediff's runtime sets it
     request = core.compile_model(model, "CPU", config).create_infer_request()
     with np.load(bundle / component["parity"]["samples"]) as samples:
         feeds = {i: samples[f"input.{spec['name']}"] for i, spec in enumerate(component["inputs"])}
