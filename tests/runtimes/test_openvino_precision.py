@@ -9,14 +9,16 @@ model's activations amplify bf16 rounding past any tolerance a trained model nee
 from __future__ import annotations
 
 import json
+import math
 import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from edgediff.runtimes.base import SessionOptions
-from edgediff.runtimes.openvino import OpenVinoSession, cpu_has_bf16, inference_precision
+from edgediff.runtimes.openvino import OpenVinoSession, cpu_has_bf16, inference_precision, keep_trig_arguments_in_f32
 
 
 @pytest.fixture(scope="module")
@@ -74,3 +76,67 @@ def test_bf16_runs_in_bf16_where_the_cpu_has_it(half_bundles: dict[str, Path]) -
     f32 = OpenVinoSession(entry, SessionOptions(precision="fp16")).run(feeds)["noise_pred"]
     rel = float(np.linalg.norm(bf16 - f32) / np.linalg.norm(f32))
     assert 1e-5 < rel < 3e-2
+
+
+class _TimestepProjection(torch.nn.Module):
+    """A sinusoidal timestep embedding (as in UNets and DiTs) followed by a linear layer."""
+
+    def __init__(self, channels: int = 64) -> None:
+        super().__init__()
+        half = channels // 2
+        self.register_buffer("freqs", torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float32) / half))
+        self.linear = torch.nn.Linear(channels, channels)
+
+    def forward(self, timestep: torch.Tensor) -> torch.Tensor:
+        args = timestep[:, None] * self.freqs[None, :]
+        return self.linear(torch.cat([torch.sin(args), torch.cos(args)], dim=-1))
+
+
+@pytest.fixture(scope="module")
+def timestep_ir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, torch.nn.Module]:
+    import openvino as ov
+
+    torch.manual_seed(0)
+    module = _TimestepProjection().eval()
+    with torch.no_grad():
+        model = ov.convert_model(module, example_input=(torch.tensor([999.0, 10.0]),))
+    model.inputs[0].get_tensor().set_names({"timestep"})
+    model.outputs[0].get_tensor().set_names({"emb"})
+    path = tmp_path_factory.mktemp("timestep-ir") / "model.xml"
+    ov.save_model(model, str(path), compress_to_fp16=False)
+    return path, module
+
+
+def test_trig_outputs_are_added_and_the_session_returns_only_its_own(timestep_ir) -> None:
+    import openvino as ov
+
+    path, module = timestep_ir
+    model = ov.Core().read_model(str(path))
+    assert keep_trig_arguments_in_f32(model) == 2 and len(model.outputs) == 3
+    session = OpenVinoSession(path, SessionOptions(precision="bf16"))
+    assert set(session.run({"timestep": np.array([999.0, 10.0], np.float32)})) == {"emb"}
+
+
+@pytest.mark.skipif(not cpu_has_bf16(), reason="this CPU has no bf16 units (AVX512-BF16 or AMX)")
+def test_bf16_keeps_the_timestep_embedding_in_f32(timestep_ir) -> None:
+    """In bf16, t=999 becomes 1000 and sin(t*f) loses whole radians; the session keeps that path in f32.
+
+    Only the linear layer is then left to bf16: its error is rounding (<1%), where the embedding's own
+    bf16 error was tens of percent.
+    """
+    import openvino as ov
+
+    path, module = timestep_ir
+    timestep = np.array([999.0, 10.0], np.float32)
+    with torch.no_grad():
+        expected = module(torch.from_numpy(timestep)).numpy()
+    session = OpenVinoSession(path, SessionOptions(precision="bf16"))
+    assert session.compute_precision == "bf16"
+    kept = session.run({"timestep": timestep})["emb"]
+    bare = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_PRECISION_HINT": "bf16"})({"timestep": timestep})[0]
+
+    def rel(x: np.ndarray) -> float:
+        return float(np.linalg.norm(x[0] - expected[0]) / np.linalg.norm(expected[0]))
+
+    assert rel(kept) < 1e-2
+    assert rel(bare) > 5 * rel(kept)  # the plugin alone rounds the embedding's arguments to bf16

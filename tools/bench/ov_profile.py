@@ -29,15 +29,14 @@ from tools.bench.results import write_result
 def _open(bundle: Path, threads: int) -> tuple[Any, dict[int, np.ndarray]]:
     import openvino as ov
 
-    from edgediff.runtimes.openvino import inference_precision
+    from edgediff.runtimes.openvino import compile_for_bundle
 
     manifest = json.loads((bundle / "manifest.json").read_text())
     component = next(c for c in manifest["components"] if c["name"] == "denoiser")
     core = ov.Core()
     model = core.read_model(str(bundle / component["entry"]))
     config: dict[str, Any] = {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": str(threads), "PERF_COUNT": True}
-    config["INFERENCE_PRECISION_HINT"] = inference_precision(manifest["precision"])  # as edgediff's runtime sets it
-    request = core.compile_model(model, "CPU", config).create_infer_request()
+    request = compile_for_bundle(model, manifest["precision"], config).create_infer_request()  # as the runtime does
     with np.load(bundle / component["parity"]["samples"]) as samples:
         feeds = {i: samples[f"input.{spec['name']}"] for i, spec in enumerate(component["inputs"])}
     return request, feeds
