@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from edgediff.quantize._checks import calibration_for, require_known_layers, require_supported
+from edgediff.quantize.openvino_conv_int4 import compress_convolutions_int4, int4_convolutions
 from edgediff.quantize.schemes import Int4Weight, Int8Static, Int8Weight, Scheme
 
 if TYPE_CHECKING:
@@ -112,7 +113,8 @@ def _compress_int4(model: Any, scheme: Int4Weight, ignored: Sequence[str]) -> An
     from nncf.quantization.advanced_parameters import AdvancedCompressionParameters, GroupSizeFallbackMode
 
     mode = nncf.CompressWeightsMode.INT4_SYM if scheme.symmetric else nncf.CompressWeightsMode.INT4_ASYM
-    return nncf.compress_weights(
+    int4_convs = int4_convolutions(model, scheme.group_size, set(ignored)) if scheme.conv_bits == 4 else []
+    compressed = nncf.compress_weights(
         model,
         mode=mode,
         group_size=scheme.group_size,
@@ -122,13 +124,16 @@ def _compress_int4(model: Any, scheme: Int4Weight, ignored: Sequence[str]) -> An
         ratio=1.0,
         all_layers=True,
         # Convolutions never get 4 bits in NNCF (no OpenVINO CPU kernel); they take this backup mode,
-        # int8 symmetric per-channel, the same as the int8w scheme.
+        # int8 symmetric per-channel, the same as the int8w scheme, unless conv_bits=4 gives them
+        # edgediff's 4-bit form (``openvino_conv_int4``) after NNCF, which leaves them alone.
         backup_mode=nncf.BackupMode.INT8_SYM,
-        ignored_scope=_scope(ignored),
+        ignored_scope=_scope([*ignored, *int4_convs]),
         # SD's attention widths (320, 640, 1280; 32 in tiny models) are not all multiples of 64:
         # ADJUST picks the largest power-of-two group (>= 32) that divides them instead of failing.
         advanced_parameters=AdvancedCompressionParameters(group_size_fallback_mode=GroupSizeFallbackMode.ADJUST),
     )
+    compress_convolutions_int4(compressed, set(int4_convs), scheme.group_size, scheme.symmetric)
+    return compressed
 
 
 def _constant_behind(node: Any) -> Any:

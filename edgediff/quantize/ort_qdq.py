@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from edgediff.errors import EdgeDiffError
 from edgediff.quantize._checks import calibration_for, require_known_layers, require_supported
-from edgediff.quantize.onnx_weights import quantize_weights_int8
+from edgediff.quantize.onnx_weights import quantize_conv_weights_int4, quantize_weights_int8
 from edgediff.quantize.schemes import Int4Weight, Int8Static, Int8Weight, Scheme
 
 if TYPE_CHECKING:
@@ -74,11 +74,11 @@ def quantize_onnx(
             _static(src, dst, feeds, names, ignored, external, _STATIC_OPS)
         return
     if isinstance(scheme, Int8Weight):
-        bits, block, symmetric = 8, _INT8W_BLOCK, True
+        bits, block, symmetric, conv_bits = 8, _INT8W_BLOCK, True, 8
     else:
         assert isinstance(scheme, Int4Weight)
-        bits, block, symmetric = 4, scheme.group_size, scheme.symmetric
-    model = _weight_only(onnx.load(str(src)), bits, block, symmetric, ignored)
+        bits, block, symmetric, conv_bits = 4, scheme.group_size, scheme.symmetric, scheme.conv_bits
+    model = _weight_only(onnx.load(str(src)), bits, block, symmetric, ignored, conv_bits)
     _save(model, dst, external)
 
 
@@ -199,11 +199,14 @@ def _hybrid(
         _save(model, dst, external)
 
 
-def _weight_only(model: Any, bits: int, block: int, symmetric: bool, ignored: Sequence[str]) -> Any:
-    """MatMul weights to ``MatMulNBits`` (bits, block, symmetric); Conv and Gemm weights, which
+def _weight_only(model: Any, bits: int, block: int, symmetric: bool, ignored: Sequence[str], conv_bits: int = 8) -> Any:
+    """MatMul weights to ``MatMulNBits`` (bits, block, symmetric); Conv weights to blocked int4
+    ``DequantizeLinear`` when ``conv_bits`` is 4; the Conv and Gemm weights left, which
     ``MatMulNBits`` does not cover, to int8 per-channel ``DequantizeLinear`` (as NNCF's backup mode)."""
     from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
 
+    if conv_bits == 4:  # first: it raises the opset, which the converter cannot do past contrib ops
+        quantize_conv_weights_int4(model, block, symmetric, exclude=set(ignored))
     groups = matmul_blocks(model.graph, block, set(ignored))
     everything = {name for names in groups.values() for name in names}
     for size, names in groups.items():  # one pass per block size: the quantizer takes a single one

@@ -4,8 +4,11 @@ really quantizes the graph, and shrinks the weights.
 Size ratios compare initializer bytes (the exporter's fp32 file also carries 1.2 MB of per-node
 metadata, a third of this tiny model's file but negligible at real scale). Bounds were set from
 measured values with margin (AVX2 host, 8 calibration feeds, 3 held-out feeds): int8 0.9985,
-hybrid 0.9986, int8w 0.99994, int4w 0.9996 worst cosine; weight ratios 3.73x (int8), 3.77x (hybrid),
-3.83x (int8w), 4.18x (int4w: MatMulNBits reaches MatMuls only; Conv and Gemm weights take int8).
+hybrid 0.9986, int8w 0.99994 worst cosine; weight ratios 3.73x (int8), 3.77x (hybrid), 3.83x (int8w).
+int4w, measured on an AMX host: 0.9864 and 6.17x with 4-bit convolutions (the default; float32
+scales, a 0.5 bit per weight in groups of 64, as DequantizeLinear's output type sets them); 0.9996 and
+4.18x with ``conv_bits=8`` (Conv and Gemm weights int8). These random weights are harsher on 4-bit
+convolutions than a trained UNet's: the zoo table measures what they cost in images.
 """
 
 from __future__ import annotations
@@ -53,7 +56,8 @@ def _run(path: Path, feeds) -> list[np.ndarray]:
 
 def _weight_bytes(path: Path) -> int:
     model = onnx.load(str(path))
-    return sum(onnx.numpy_helper.to_array(init).nbytes for init in model.graph.initializer)
+    # raw bytes where stored raw: numpy unpacks INT4/UINT4 to a byte per value
+    return sum(len(init.raw_data) or onnx.numpy_helper.to_array(init).nbytes for init in model.graph.initializer)
 
 
 def _ops(path: Path) -> Counter[str]:
@@ -64,7 +68,8 @@ CASES = {
     "int8": (Int8Static(), 0.995, 3.5),
     "int8-hybrid": (Int8Static(hybrid=True), 0.995, 3.5),
     "int8w": (Int8Weight(), 0.999, 3.5),
-    "int4w": (Int4Weight(), 0.998, 4.0),
+    "int4w": (Int4Weight(), 0.98, 6.0),
+    "int4w-conv8": (Int4Weight(conv_bits=8), 0.998, 4.0),
 }
 
 
@@ -106,6 +111,11 @@ def test_each_scheme_runs_close_to_fp32_and_shrinks_the_weights(
             if a.name == "bits"
         }
         assert bits == {8 if case == "int8w" else 4}
+        graph = onnx.load(str(out)).graph
+        int4 = {i.name for i in graph.initializer if i.data_type == onnx.TensorProto.INT4}
+        four_bit_convs = sum(n.op_type == "Conv" and n.input[1].removesuffix("_w") + "_int4" in int4 for n in graph.node)
+        # 4-bit convolutions by default: all but conv_in, whose 4 * 3 * 3 inputs hold no 16-wide group
+        assert four_bit_convs == (convs - 1 if case == "int4w" else 0)
 
 
 @pytest.mark.parametrize("hybrid", [False, True])
@@ -163,7 +173,7 @@ def test_models_with_external_data_are_written_with_external_data(
     quantize_onnx(src, out, Int4Weight(), [])
 
     assert (tmp_path / "q.onnx.data").stat().st_size > 0
-    assert worst_cosine(unet_reference, _run(out, eval_feeds)) >= 0.998
+    assert worst_cosine(unet_reference, _run(out, eval_feeds)) >= CASES["int4w"][1]
 
 
 def test_unsupported_requests_are_user_errors(onnx_unet, tmp_path) -> None:

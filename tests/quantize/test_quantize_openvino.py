@@ -2,9 +2,10 @@
 quantizes the graph, and shrinks the saved weights.
 
 Bounds were set from measured values with margin (AVX2 host, 8 calibration feeds): int8 0.9986,
-hybrid 0.9991, int8w 0.99994, int4w 0.9995 worst cosine over 3 held-out feeds; .bin size ratios
-3.83x (int8), 3.87x (hybrid), 3.88x (int8w), 4.45x (int4w: 4 bits reach only the MatMuls, 27% of
-the weights; convolutions take int8).
+hybrid 0.9991, int8w 0.99994 worst cosine over 3 held-out feeds; .bin size ratios 3.83x (int8),
+3.87x (hybrid), 3.88x (int8w). int4w, measured on an AMX host: 0.9860 and 7.11x with 4-bit
+convolutions (the default); 0.9995 and 4.45x with ``conv_bits=8`` (4 bits reach only the MatMuls,
+27% of the weights). These random weights are harsher on 4-bit convolutions than a trained UNet's.
 """
 
 from __future__ import annotations
@@ -70,7 +71,8 @@ CASES = {
     "int8": (Int8Static(), 0.995, 3.5),
     "int8-hybrid": (Int8Static(hybrid=True), 0.995, 3.5),
     "int8w": (Int8Weight(), 0.999, 3.5),
-    "int4w": (Int4Weight(), 0.998, 4.0),
+    "int4w": (Int4Weight(), 0.98, 6.5),
+    "int4w-conv8": (Int4Weight(conv_bits=8), 0.998, 4.0),
 }
 
 
@@ -98,8 +100,10 @@ def test_each_scheme_runs_close_to_fp32_and_shrinks_the_weights(
         assert 0 < _count(quantized, "FakeQuantize") < weighted
     elif case == "int8w":
         assert types == {"i8": weighted} and _count(quantized, "FakeQuantize") == 0
-    else:
+    elif case == "int4w-conv8":
         assert types == {"i4": matmuls, "i8": weighted - matmuls} and _count(quantized, "FakeQuantize") == 0
+    else:  # every convolution in 4 bits but conv_in, whose 4 * 3 * 3 inputs hold no 16-wide group
+        assert types == {"i4": weighted - 1, "i8": 1} and _count(quantized, "FakeQuantize") == 0
 
 
 def test_ignored_layers_keep_float_weights_and_the_input_model_is_unchanged(ov_unet) -> None:
