@@ -92,10 +92,29 @@ def resolve_settings(model: Model, target: Target, recipe: Recipe) -> dict[str, 
         if quality.requested:
             check_target_measurable(quality, pipeline_spec(model, settings))
         settings["quality_target"] = quality
-    elif any(k in recipe.options for k in ("max_quality_drop", "min_psnr", "keep_float")):
-        raise TargetError(f"quality targets and --keep-float apply to quantized precisions, not {precision}; "
-                          "add --precision int8 (or int8w, int4w)")
+        settings["scheme_options"] = _scheme_options(recipe.options)
+        scheme_for(precision, settings)  # an unknown or bad option fails here, before any work
+    elif any(k in recipe.options for k in ("max_quality_drop", "min_psnr", "keep_float", "scheme")):
+        raise TargetError(f"quality targets, --keep-float and scheme options apply to quantized precisions, not "
+                          f"{precision}; add --precision int8 (or int8w, int4w)")
     return settings
+
+
+def _scheme_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The recipe's ``[options.scheme]`` table: fields of the precision's scheme (``group_size = 32``,
+    ``conv_bits = 8`` for int4w; ``calibration_samples`` and ``hybrid`` for int8)."""
+    table = options.get("scheme", {})
+    if not isinstance(table, dict):
+        raise TargetError(f"recipe option 'scheme' must be a table of scheme fields, e.g. [options.scheme] "
+                          f"conv_bits = 8; got {table!r}")
+    return dict(table)
+
+
+def scheme_for(precision: str, settings: dict[str, Any]) -> Any:
+    """The quantization scheme a build applies: ``precision``'s, with the recipe's scheme options."""
+    from edgediff.quantize import get_scheme
+
+    return get_scheme(precision, **settings.get("scheme_options", {}))
 
 
 def _check_cache_settings(plan: CachePlan, settings: dict[str, Any]) -> None:
@@ -121,10 +140,9 @@ def _calibration_for_build(model: Model, target: Target, recipe: Recipe, setting
     precision = settings["precision"]
     if precision in FLOAT_PRECISIONS:
         return None
-    from edgediff.quantize import get_scheme
     from edgediff.quantize.calibration import CalibrationSet, capture_calibration
 
-    scheme = get_scheme(precision)
+    scheme = scheme_for(precision, settings)
     samples = int(recipe.options.get("calibration_samples", getattr(scheme, "calibration_samples", 0)))
     if settings["quality_target"].requested:  # the sensitivity ranking runs on real feeds
         from edgediff.build_quality import SENSITIVITY_FEEDS
@@ -166,14 +184,12 @@ def component_precision(component: str, settings: dict[str, Any]) -> str:
 
 
 def _quantization_for(
-    name: str, precision: str, calibration: Any, ignored: tuple[str, ...] = ()
+    name: str, precision: str, calibration: Any, settings: dict[str, Any], ignored: tuple[str, ...] = ()
 ) -> tuple[Quantization | None, dict[str, Any] | None]:
     """The exporter's quantization request and the feed held out for the parity check (if any)."""
     if precision in FLOAT_PRECISIONS:
         return None, None
-    from edgediff.quantize import get_scheme
-
-    scheme = get_scheme(precision)
+    scheme = scheme_for(precision, settings)
     feeds = calibration.feeds.get(name, []) if calibration is not None else []
     held_out = feeds[-1] if len(feeds) > 1 else None
     used = feeds[:-1] if held_out is not None else feeds
@@ -227,7 +243,7 @@ def _prepare(name: str, model: Model, settings: dict[str, Any], calibration: Any
     specs = module.input_specs(h, w, batch)
     example = module.example_inputs(h, w, batch)
     ignored = settings["keep_float"] if name in settings["quantized_components"] else ()
-    quantization, held_out = _quantization_for(name, precision, calibration, ignored)
+    quantization, held_out = _quantization_for(name, precision, calibration, settings, ignored)
     if held_out is not None:  # check a quantized graph on a real input it was not calibrated on
         example = tuple(torch.from_numpy(held_out[s.name]) for s in specs)
     with torch.no_grad():

@@ -13,7 +13,8 @@ _ENTRIES = (
         default_precision="fp32",
         device="cpu",
         requires=("onnx", "onnxscript", "onnxruntime"),
-        notes="any x86-64 CPU; ONNX graph run by ONNX Runtime's CPU execution provider; int8 as a QDQ graph",
+        notes="any x86-64 CPU; ONNX graph run by ONNX Runtime's CPU execution provider; int8 as a QDQ graph; "
+              "int4w stores convolution weights in 4 bits (opset 21), dequantized to float when loaded",
     ),
     Target(
         name="intel-cpu",
@@ -24,7 +25,8 @@ _ENTRIES = (
         device="cpu",
         requires=("openvino",),
         notes="Intel CPUs; OpenVINO IR (.xml/.bin) run by the OpenVINO runtime; NNCF quantization; "
-              "bf16 computes on AVX512-BF16/AMX cores (f32 on others)",
+              "bf16 computes on AVX512-BF16/AMX cores (f32 on others); int4w stores convolution weights "
+              "in 4 bits, dequantized to float when compiled",
     ),
     Target(
         name="arm64-cpu",
@@ -34,7 +36,8 @@ _ENTRIES = (
         default_precision="fp32",
         device="cpu",
         requires=("executorch",),
-        notes="Android/Linux arm64 phones and boards; ExecuTorch .pte lowered to XNNPACK (also runs on x86); PT2E quantization",
+        notes="Android/Linux arm64 phones and boards; ExecuTorch .pte lowered to XNNPACK (also runs on x86); PT2E quantization; "
+              "int4w reaches linear layers only: convolutions stay fp32 (XNNPACK has no weight-only convolution)",
     ),
     Target(
         name="snapdragon-8-gen3",
