@@ -6,7 +6,7 @@ metadata, a third of this tiny model's file but negligible at real scale). Bound
 measured values with margin (AVX2 host, 8 calibration feeds, 3 held-out feeds): int8 0.9985,
 hybrid 0.9986, int8w 0.99994 worst cosine; weight ratios 3.73x (int8), 3.77x (hybrid), 3.83x (int8w).
 int4w, measured on an AMX host: 0.9864 and 6.17x with 4-bit convolutions (the default; float32
-scales, a 0.5 bit per weight in groups of 64, as DequantizeLinear's output type sets them); 0.9996 and
+scales: 0.5 bit per weight in groups of 64, as DequantizeLinear's output type sets them); 0.9996 and
 4.18x with ``conv_bits=8`` (Conv and Gemm weights int8). These random weights are harsher on 4-bit
 convolutions than a trained UNet's: the zoo table measures what they cost in images.
 """
