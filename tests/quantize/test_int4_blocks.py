@@ -20,7 +20,9 @@ def test_groups_halve_until_they_divide_the_flattened_input() -> None:
     assert conv_group(32 * 9, 64) == 32  # a 3x3 conv over 32 channels: 288 = 9 * 32
     assert conv_group(64 * 9, 64) == 64
     assert conv_group(4 * 9, 64) is None  # conv_in over 4 latent channels keeps int8
+    assert conv_group(4 * 2 * 2, 16) is None  # so does a DiT's 2x2 patch embedding
     assert conv_group(128, 16) == 16
+    assert conv_group(64 * 9 + 8, 64) is None  # no power-of-two group >= 16 divides 584
 
 
 @pytest.mark.parametrize("symmetric", [True, False])
