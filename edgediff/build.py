@@ -50,7 +50,7 @@ def model_for_recipe(model: Model, recipe: Recipe) -> Model:
 
         model = with_tiny_decoder(model, decoder_folder(model, str(recipe.options["decoder"])))
     if cache_plan_from_options(recipe.options) is not None:
-        from edgediff.cache.deepcache_unet import with_deep_cache
+        from edgediff.cache.splits import with_deep_cache
 
         model = with_deep_cache(model)
     return model

@@ -102,8 +102,8 @@ def _split(value: str | None) -> tuple[str, ...] | None:
 @click.option("--keep-float", multiple=True, help="Quantized: torch module (e.g. model.conv_in) to keep in float; repeatable.")
 @click.option("--no-quality-report", is_flag=True, help="Skip the quantized bundle's quality/size/speed report.")
 @click.option("--cache-interval", type=click.IntRange(min=1),
-              help="UNets: run the full denoiser every N steps and a shallow one reusing its deep features in between "
-                   "(DeepCache); 1 or unset: every step full.")
+              help="UNets and PixArt transformers: run the full denoiser every N steps and a shallow one reusing its "
+                   "deep features in between (DeepCache; Δ-cache for transformers); 1 or unset: every step full.")
 @click.option("--decoder", help="'tiny': the model's shipped distilled VAE decoder (zoo models ship one), or a folder "
                                 "holding one (config.json + model.safetensors); measured against the source decoder.")
 def export(model: str | None, target_name: str, output: Path, recipe_file: Path | None, components: str | None,

@@ -10,18 +10,14 @@ the features are one to ``interval - 1`` steps old: that staleness is the whole 
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import replace
-from typing import Any
-
 import torch
 from torch import nn
 
 from edgediff.cache.plan import CachePlan
+from edgediff.cache.splits import CACHED_DENOISERS
 from edgediff.errors import TargetError
-from edgediff.models.types import Geometry, Model
+from edgediff.models.types import Geometry
 from edgediff.models.wrappers import TensorSpec, UNetDenoiser
-from edgediff.registry import Registry
 
 # Config keys of UNets whose forward adds conditioning this split does not replay (SDXL's added time ids,
 # class embeddings, image hints, LCM's guidance embedding): they fail at build time, not silently.
@@ -134,26 +130,4 @@ class ShallowUNetDenoiser(UNetDenoiser):
         return sample, timestep, context, features
 
 
-# family -> (full wrapper, shallow wrapper); a family is cacheable once it registers its split here
-CACHED_DENOISERS: Registry[tuple[Callable[..., nn.Module], Callable[..., nn.Module]]] = Registry("cached denoiser family")
 CACHED_DENOISERS.register("unet")((CachingUNetDenoiser, ShallowUNetDenoiser))
-
-
-def with_deep_cache(model: Model) -> Model:
-    """``model`` with its denoiser split for caching: ``denoiser`` returns features, ``denoiser_shallow`` reuses them."""
-    if model.family not in CACHED_DENOISERS:
-        raise TargetError(f"--cache-interval splits UNets; this model's denoiser is a {model.family} transformer, "
-                          f"which has no split yet (cacheable: {', '.join(CACHED_DENOISERS.names())}); "
-                          "build without --cache-interval")
-    full, shallow = CACHED_DENOISERS.get(model.family)
-    base = model.component_factories["denoiser"]
-
-    def build(wrapper: Callable[..., nn.Module]) -> Callable[[], Any]:
-        return lambda: wrapper(base().model, model.geometry).eval()
-
-    factories: dict[str, Callable[[], Any]] = {}
-    for name, factory in model.component_factories.items():
-        factories[name] = build(full) if name == "denoiser" else factory
-        if name == "denoiser":
-            factories[CachePlan.shallow_component] = build(shallow)
-    return replace(model, component_factories=factories)

@@ -110,18 +110,20 @@ class PixArtDenoiser(_DenoiserBase):
     """
 
     def forward(self, sample: torch.Tensor, timestep: torch.Tensor, encoder_hidden_states: torch.Tensor) -> torch.Tensor:
-        batch, _, h, w = sample.shape
-        added: dict[str, torch.Tensor | None] = {"resolution": None, "aspect_ratio": None}
-        if getattr(self.model, "use_additional_conditions", False):
-            scale = self.geometry.vae_scale_factor
-            added = {
-                "resolution": sample.new_tensor([[h * scale, w * scale]]).expand(batch, 2),
-                "aspect_ratio": sample.new_tensor([[h / w]]).expand(batch, 1),
-            }
-        out = self.model(
-            sample, encoder_hidden_states=encoder_hidden_states, timestep=timestep, added_cond_kwargs=added, return_dict=False
-        )[0]
+        out = self.model(sample, encoder_hidden_states=encoder_hidden_states, timestep=timestep,
+                         added_cond_kwargs=self.added_conditions(sample), return_dict=False)[0]
         return self._drop_learned_sigma(out)
+
+    def added_conditions(self, sample: torch.Tensor) -> dict[str, torch.Tensor | None]:
+        """``added_cond_kwargs`` for ``adaln_single``: resolution and aspect ratio as graph constants, or none."""
+        batch, _, h, w = sample.shape
+        if not getattr(self.model, "use_additional_conditions", False):
+            return {"resolution": None, "aspect_ratio": None}
+        scale = self.geometry.vae_scale_factor
+        return {
+            "resolution": sample.new_tensor([[h * scale, w * scale]]).expand(batch, 2),
+            "aspect_ratio": sample.new_tensor([[h / w]]).expand(batch, 1),
+        }
 
     input_specs = UNetDenoiser.input_specs
 

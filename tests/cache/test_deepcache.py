@@ -1,5 +1,6 @@
-"""DeepCache bundles: the split reproduces the UNet, the plan decides which graph runs, and every runnable
-target runs the cached loop as PyTorch runs it."""
+"""Cached bundles: each family's split (DeepCache for UNets, Δ-cache for PixArt transformers) reproduces the
+stock denoiser, the plan decides which graph runs, and every runnable target runs the cached loop as PyTorch
+runs it."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 import torch
 
 from edgediff.cache import CachePlan
-from edgediff.cache.deepcache_unet import with_deep_cache
+from edgediff.cache.splits import with_deep_cache
 from edgediff.errors import EdgeDiffError, TargetError
 from edgediff.recipe import Recipe
 from edgediff.runtimes.pipeline import BundlePipeline
@@ -20,20 +21,49 @@ PIPELINE_ATOL = 2e-3  # as tests/runtimes: images in [0, 1] after a few steps th
 
 
 @pytest.fixture(scope="module")
-def halves(tiny_model):  # noqa: ANN001
-    cached = with_deep_cache(tiny_model)
-    stock = tiny_model.build_component("denoiser")
+def pixart_model():
+    from edgediff.models import load_model
+
+    return load_model("config:tiny-pixart")
+
+
+@pytest.fixture(scope="module", params=["unet", "pixart"])
+def family_model(request: pytest.FixtureRequest):  # noqa: ANN201
+    """A tiny model of each cacheable family: config:tiny-sd (UNet) and config:tiny-pixart (transformer)."""
+    return request.getfixturevalue("tiny_model" if request.param == "unet" else "pixart_model")
+
+
+@pytest.fixture(scope="module")
+def halves(family_model):  # noqa: ANN001
+    cached = with_deep_cache(family_model)
+    stock = family_model.build_component("denoiser")
     return stock, cached.build_component("denoiser"), cached.build_component(CachePlan.shallow_component)
 
 
-def test_full_half_returns_the_stock_unet_output_and_its_deep_features(halves) -> None:  # noqa: ANN001
-    stock, full, _ = halves
+def test_full_half_returns_the_stock_denoiser_output_and_its_deep_features(halves) -> None:  # noqa: ANN001
+    stock, full, shallow = halves
     inputs = stock.example_inputs(32, 32, 2)
     with torch.no_grad():
         expected = stock(*inputs)
         noise_pred, features = full(*inputs)
     assert torch.equal(noise_pred, expected)
-    assert features.shape[0] == 2 and features.shape[2:] == inputs[0].shape[2:]
+    # the features are exactly what the shallow graph declares as its last input
+    assert tuple(features.shape) == shallow.input_specs(32, 32, 2)[-1].shape
+
+
+def test_pixart_features_are_the_back_blocks_contribution_to_the_token_stream(pixart_model) -> None:  # noqa: ANN001
+    from edgediff.cache.delta_pixart import CachingPixArtDenoiser, ShallowPixArtDenoiser, front_blocks
+
+    assert [front_blocks(n) for n in (2, 10, 28)] == [1, 1, 3]
+    stock = pixart_model.build_component("denoiser")
+    full = CachingPixArtDenoiser(stock.model, pixart_model.geometry)
+    sample, timestep, context = stock.example_inputs(32, 32, 2, seed=1)
+    with torch.no_grad():
+        _, delta = full(sample, timestep, context)
+        # a zero delta leaves the front blocks' output as it is: the back blocks contribute nothing
+        skipped = ShallowPixArtDenoiser(stock.model, pixart_model.geometry)(sample, timestep, context,
+                                                                           torch.zeros_like(delta))
+    assert delta.abs().mean() > 1e-3 and not torch.allclose(skipped, stock(sample, timestep, context), atol=1e-3)
 
 
 def test_shallow_half_on_the_same_steps_features_reproduces_the_full_output(halves) -> None:  # noqa: ANN001
@@ -65,7 +95,7 @@ def _cached_bundle(tiny_model, root: Path, target: str, interval: int) -> Path: 
     from edgediff.build import build
     from edgediff.targets import get_target
 
-    out = root / f"{target}-cache{interval}"
+    out = root / f"{tiny_model.family}-{target}-cache{interval}"
     if not out.exists():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -113,28 +143,31 @@ def test_cached_bundle_reports_what_caching_costs_and_saves_against_every_step_f
 
 @pytest.mark.parametrize("target", ["x86-cpu", *(pytest.param(t, marks=pytest.mark.slow) for t in ("intel-cpu", "arm64-cpu"))])
 def test_cached_bundle_generates_what_pytorch_generates_with_the_same_plan(
-        target: str, tiny_model, bundle_root: Path) -> None:  # noqa: ANN001
+        target: str, family_model, bundle_root: Path) -> None:  # noqa: ANN001
     from edgediff.models.torch_pipeline import torch_pipeline
 
-    pipe = BundlePipeline(_cached_bundle(tiny_model, bundle_root, target, 2))
-    reference = torch_pipeline(with_deep_cache(tiny_model))
+    pipe = BundlePipeline(_cached_bundle(family_model, bundle_root, target, 2))
+    reference = torch_pipeline(with_deep_cache(family_model))
     reference.pipeline = pipe.pipeline  # the bundle's sampling and plan, over the PyTorch halves
     reference.cache_plan = pipe.cache_plan
     noise = pipe.initial_noise(0)
     cached = pipe("w12 w30 w7", noise=noise, steps=4).image
-    assert np.abs(cached - reference("w12 w30 w7", noise=noise, steps=4).image).max() < PIPELINE_ATOL
-    # every step full: the stock UNet's image, which caching only approximates
+    export_error = np.abs(cached - reference("w12 w30 w7", noise=noise, steps=4).image).max()
+    # every step full: the stock denoiser's image, which caching only approximates
     uncached = pipe("w12 w30 w7", noise=noise, steps=4, cache_interval=1).image
-    stock = torch_pipeline(tiny_model)
+    stock = torch_pipeline(family_model)
     stock.pipeline = {**pipe.pipeline, "cache": None}
     assert np.abs(uncached - stock("w12 w30 w7", noise=noise, steps=4).image).max() < PIPELINE_ATOL
-    assert np.abs(cached - uncached).max() > 3 * PIPELINE_ATOL  # measured 0.010 on x86-cpu
+    # The bundle follows PyTorch's cached loop, not its uncached one: the export's error is far below what
+    # caching changes (UNet: 0.010 changed; the random tiny PixArt's blocks add little, 3e-4 changed).
+    caching_change = np.abs(cached - uncached).max()
+    assert export_error < PIPELINE_ATOL and export_error < 0.1 * caching_change, (export_error, caching_change)
 
 
-def test_caching_a_transformer_fails_naming_what_can_be_cached(tmp_path: Path) -> None:
+def test_caching_a_family_without_a_split_fails_naming_what_can_be_cached(tmp_path: Path) -> None:
     from edgediff.api import export_bundle
 
-    with pytest.raises(TargetError, match="splits UNets.*dit.*build without --cache-interval"):
+    with pytest.raises(TargetError, match="splits unet and pixart denoisers.*dit transformer.*build without --cache-interval"):
         export_bundle("config:tiny-dit", "x86-cpu", tmp_path / "b", options={"cache_interval": 2})
     assert not (tmp_path / "b").exists()
 

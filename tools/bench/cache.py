@@ -1,14 +1,16 @@
-"""Caching, measured: quality and speed of each DeepCache interval on one cached bundle.
+"""Caching, measured: quality and speed of each cache interval on one cached bundle.
 
-A cached bundle's graphs do not depend on the interval (the full UNet with its features, and the
-shallow UNet), so one bundle serves every interval: for each, the evaluator scores ``--prompts``
+A cached bundle's graphs do not depend on the interval (the full denoiser with its features, and the
+shallow one: DeepCache for UNets, Δ-cache for PixArt), so one bundle serves every interval: for each, the evaluator scores ``--prompts``
 images against the same bundle with every step full (same prompts and noise; that graph matches
 PyTorch to ~1e-6), and the time per image at ``--timed-steps`` steps is measured for every interval
 in alternating rounds, the ratio to every-step-full taken per round.
 
     python -m tools.bench.cache --model zoo:shapes-unet --target intel-cpu --intervals 2 3 4 5 8
+    python -m tools.bench.cache --model zoo:shapes-dit --target intel-cpu --intervals 2 3 4 --quality-steps 4
 
-Writes ``cache_<model>_<target>.{json,md}`` under ``--out``.
+Writes ``cache_<model>_<target>[_<N>steps].{json,md}`` under ``--out`` (``--quality-steps N`` scores the
+images at N steps instead of the bundle's default).
 """
 
 from __future__ import annotations
@@ -35,13 +37,13 @@ def _bundle(model: str, target: str, root: Path) -> Path:
 
 
 class _Plan:
-    """The bundle's pipeline under one interval (1: every step full), as the quality probe calls it."""
+    """The bundle's pipeline under one interval (1: every step full) and step count, as the quality probe calls it."""
 
-    def __init__(self, pipe: Any, interval: int) -> None:
-        self.pipe, self.interval, self.pipeline = pipe, interval, pipe.pipeline
+    def __init__(self, pipe: Any, interval: int, steps: int) -> None:
+        self.pipe, self.interval, self.steps, self.pipeline = pipe, interval, steps, pipe.pipeline
 
     def __call__(self, prompt: str = "", **kwargs: Any) -> Any:
-        return self.pipe(prompt, cache_interval=self.interval, **kwargs)
+        return self.pipe(prompt, cache_interval=self.interval, steps=self.steps, **kwargs)
 
 
 def _timed(pipe: Any, intervals: list[int], steps: list[int], rounds: int, prompt: str) -> dict[str, Any]:
@@ -70,13 +72,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     bundle = _bundle(args.model, args.target, args.bundles)
     pipe = BundlePipeline(bundle, threads=args.threads)
     steps = pipe.pipeline["steps"]
-    probe = QualityProbe(_Plan(pipe, 1), args.prompts, args.seed)
+    quality_steps = args.quality_steps or steps
+    probe = QualityProbe(_Plan(pipe, 1, quality_steps), args.prompts, args.seed)
     quality: dict[str, Any] = {}
     for interval in args.intervals:
-        measured = probe.measure_pipeline(_Plan(pipe, interval))
-        full = sum(i % interval == 0 for i in range(steps))
+        measured = probe.measure_pipeline(_Plan(pipe, interval, quality_steps))
+        full = sum(i % interval == 0 for i in range(quality_steps))
         quality[str(interval)] = {"full_steps": full, **measured}
-        print(f"interval {interval}: {full}/{steps} full steps, PSNR {measured['psnr']:.1f} dB"
+        print(f"interval {interval}: {full}/{quality_steps} full steps, PSNR {measured['psnr']:.1f} dB"
               + (f", adherence drop {measured['adherence_drop'] * 100:+.1f} pts" if "adherence_drop" in measured
                  else ""), file=sys.stderr, flush=True)
     prompt = probe.prompts[0] if pipe.pipeline["conditioning"] == "text" else ""
@@ -84,6 +87,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "benchmark": "cache", "command": "python -m tools.bench.cache " + " ".join(sys.argv[1:]),
         "model": args.model, "target": args.target, "threads": args.threads, "steps": steps,
+        "quality_steps": quality_steps,
         "prompts": args.prompts, "seed": args.seed, "rounds": args.rounds,
         "against": "the same bundle with every step on the full denoiser, same prompts and noise",
         "teacher": {k: v for k, v in probe.teacher_scores.items() if isinstance(v, float | int)},
@@ -92,17 +96,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def markdown(result: dict[str, Any]) -> str:
-    steps = result["steps"]
+    steps, quality_steps = result["steps"], result.get("quality_steps", result["steps"])
     timed = [s for s in result["speed"] if s != str(steps)]
-    lines = [f"# DeepCache intervals: `{result['model']}` on `{result['target']}`", "",
-             f"Quality: {result['prompts']} prompts at the bundle's {steps} steps, against {result['against']}. "
+    lines = [f"# Cache intervals: `{result['model']}` on `{result['target']}`", "",
+             f"Quality: {result['prompts']} prompts at {quality_steps} steps (the bundle's default: {steps}), "
+             f"against {result['against']}. "
              f"Speed: ms per image (text encoder, steps, VAE), medians of {result['rounds']} alternating rounds; "
              "speedup = median of per-round ratios to every step full.", "",
              "| interval | full steps | PSNR dB | SSIM | adherence drop (pts) | FD | "
              f"ms/image @{steps} | speedup @{steps} | " + " | ".join(f"ms/image @{s} | speedup @{s}" for s in timed) + " |",
              "|---:|---:|---:|---:|---:|---:|---:|---:|" + "---:|---:|" * len(timed)]
     for interval, q in result["quality"].items():
-        cells = [interval, f"{q['full_steps']}/{steps}", f"{q['psnr']:.1f}", f"{q['ssim']:.3f}",
+        cells = [interval, f"{q['full_steps']}/{quality_steps}", f"{q['psnr']:.1f}", f"{q['ssim']:.3f}",
                  f"{q['adherence_drop'] * 100:+.1f}" if "adherence_drop" in q else "-",
                  f"{q['fd']:.0f} (full: {q['teacher_fd']:.0f})" if "fd" in q else "-"]
         for s in [str(steps), *timed]:
@@ -121,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--intervals", type=int, nargs="+", default=[2, 3, 4, 5, 8])
     parser.add_argument("--prompts", type=int, default=32, help="images per interval for quality")
     parser.add_argument("--seed", type=int, default=64, help="first seed and prompt index (past the search prompts)")
+    parser.add_argument("--quality-steps", type=int, help="steps of the quality images [the bundle's default]")
     parser.add_argument("--timed-steps", type=int, nargs="*", default=[4], help="step counts timed besides the bundle's")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
@@ -131,7 +137,8 @@ def main(argv: list[str] | None = None) -> int:
     if any(n < 2 for n in args.intervals):
         parser.error("--intervals must be at least 2 (1, every step full, is the reference)")
     result = run(args)
-    stem = args.out / f"cache_{args.model.replace(':', '_')}_{args.target}"
+    stem = args.out / (f"cache_{args.model.replace(':', '_')}_{args.target}"
+                       + (f"_{args.quality_steps}steps" if args.quality_steps else ""))
     stem.parent.mkdir(parents=True, exist_ok=True)
     write_result(stem, result, markdown(result))
     return 0

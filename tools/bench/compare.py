@@ -11,8 +11,8 @@ then ``--rounds`` rounds run: in each, every engine in turn (the order rotates b
 runs ``step`` ``--step-repeats`` times and ``generate`` once per ``--steps`` count. Reported per
 engine: medians, and speedups as the median over rounds of the per-round ratio, so load that
 drifts during the run hits both sides of a ratio alike. Quality (zoo models): each engine generates
-``--quality-prompts`` images at the model's default steps after the timed rounds, scored by the
-evaluator. Every engine starts each image from the same initial noise (``initial_latents``), so the
+``--quality-prompts`` images at the model's default steps (``--quality-steps``) after the timed rounds,
+scored by the evaluator. Every engine starts each image from the same initial noise (``initial_latents``), so the
 fp32 engines make the same images and a gap in adherence is the engine's. The scored prompts start
 past the first ``--search-prompts``, which an edgediff bundle built with ``--max-quality-drop``
 searched its float layers on: the score is held out from the search.
@@ -410,7 +410,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         timed_s = time.perf_counter() - started
         loadavg["after_rounds"] = _loadavg()
         quality: dict[str, dict[str, Any]] = {}
-        quality_steps = load_model(args.model).defaults.steps
+        quality_steps = args.quality_steps or load_model(args.model).defaults.steps
         if args.quality_prompts and args.model.startswith("zoo:"):
             quality = _quality(engines, args, quality_steps, errors)
         loadavg["end"] = _loadavg()
@@ -463,6 +463,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2, help="threads per engine")
     parser.add_argument("--engines", nargs="+", help="only engines matching these patterns (e.g. 'edgediff-*')")
     parser.add_argument("--quality-prompts", type=int, default=32, help="images per engine for quality; 0: none")
+    parser.add_argument("--quality-steps", type=int,
+                        help="steps of the quality images [the model's default]; a cached engine's quality holds "
+                             "only at the step count it was measured at, so time that count too (--steps)")
     parser.add_argument("--calibration-samples", type=int,
                         help="edgediff int8 calibration samples (default: the scheme's, as a user's build)")
     parser.add_argument("--max-quality-drop", nargs="*", default=[], metavar="PRECISION=DROP",
@@ -472,7 +475,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="also time the float (and cached) bundles built with the model's distilled VAE decoder "
                              "(--decoder tiny): engines edgediff-TARGET-{fp32,bf16}[-cacheN]-tinyvae (bf16: intel-cpu)")
     parser.add_argument("--cache-interval", type=int, nargs="*", default=[], metavar="N",
-                        help="also time float edgediff bundles built with --cache-interval N (UNets): "
+                        help="also time float edgediff bundles built with --cache-interval N (UNets, PixArt): "
                              "engines edgediff-TARGET-{fp32,bf16}-cacheN (bf16: intel-cpu)")
     parser.add_argument("--search-prompts", type=int, default=64,
                         help="prompts the quality search generates (past them, --quality-prompts scores)")
