@@ -49,7 +49,6 @@ def test_validate_passes_on_a_fresh_bundle(ort_bundle: Path) -> None:
         (["export", "config:tiny-sd", "--target", "jetson-orin"], "cannot be built on this host"),
         (["export", "config:nope", "--target", "x86-cpu"], "unknown architecture config:nope"),
         (["run", "/no/such/bundle"], "is not an edgediff bundle"),
-        (["export", "config:tiny-dit", "--target", "x86-cpu", "--cache-interval", "2"], "splits unet and pixart denoisers"),
         (["export", "config:tiny-sd", "--target", "x86-cpu", "--precision", "int8", "--cache-interval", "2"],
          "builds fp32/fp16 bundles"),
         (["export", "config:tiny-sd", "--target", "x86-cpu", "--decoder", "tiny"], "ships no tiny decoder"),

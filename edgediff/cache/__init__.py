@@ -3,7 +3,7 @@
 A cached bundle carries two denoiser graphs -- the full one, which also returns the deep features the
 shallow one needs, and a shallow one that reuses them -- and a plan saying which steps run which. Each
 family's split lives in its own module and registers itself in ``splits`` (``deepcache_unet``: UNets;
-``delta_pixart``: PixArt transformers).
+``delta_transformer``: PixArt and DiT transformers).
 ``plan`` is numpy-free and torch-free (the runtime reads it); the graph splits import torch.
 """
 

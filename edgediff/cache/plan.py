@@ -4,7 +4,7 @@ DeepCache (Ma et al., 2023) observes that a UNet's deep features change slowly b
 steps: it runs the full network every ``interval`` steps (uniform 1:N caching, the paper's Sec. 3.3)
 and, in between, only the outermost down/up blocks, reading the cached input of the last up block.
 The first step is always full, so a plan with interval N runs ceil(steps / N) full steps. The same
-schedule drives a PixArt transformer's Δ-cache (``delta_pixart``): only what the features are differs, and
+schedule drives a transformer's Δ-cache (``delta_transformer``): only what the features are differs, and
 the plan keeps the name ``deepcache`` for both, so bundles written before the transformer split still open.
 """
 

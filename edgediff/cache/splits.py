@@ -1,7 +1,7 @@
 """Which denoiser families can be split for caching, and the model transform that splits one.
 
 Each split module registers its family's (full, shallow) wrapper pair here, where it is defined:
-``deepcache_unet`` for UNets, ``delta_pixart`` for PixArt-style transformers. The pair shares the
+``deepcache_unet`` for UNets, ``delta_transformer`` for PixArt and DiT transformers. The pair shares the
 plan's contract: the full graph returns ``(noise_pred, deep_features)`` and the shallow graph takes the
 denoiser's inputs plus ``deep_features``, so the runtime's loop does not depend on the family.
 """
@@ -23,7 +23,7 @@ from edgediff.registry import Registry
 # family -> (full wrapper, shallow wrapper); a family is cacheable once it registers its split here
 CACHED_DENOISERS: Registry[tuple[Callable[..., nn.Module], Callable[..., nn.Module]]] = Registry("cached denoiser family")
 
-_SPLIT_MODULES = ("edgediff.cache.deepcache_unet", "edgediff.cache.delta_pixart")  # imported on first use (torch)
+_SPLIT_MODULES = ("edgediff.cache.deepcache_unet", "edgediff.cache.delta_transformer")  # imported on first use (torch)
 
 
 def cacheable_families() -> list[str]:
@@ -36,8 +36,8 @@ def with_deep_cache(model: Model) -> Model:
     """``model`` with its denoiser split for caching: ``denoiser`` returns features, ``denoiser_shallow`` reuses them."""
     families = cacheable_families()
     if model.family not in CACHED_DENOISERS:
-        raise TargetError(f"--cache-interval splits {' and '.join(families)} denoisers; this model's denoiser is a "
-                          f"{model.family} transformer, which has no split yet; build without --cache-interval")
+        raise TargetError(f"--cache-interval splits {', '.join(families)} denoisers; this model's denoiser is a "
+                          f"{model.family} denoiser, which has no split yet; build without --cache-interval")
     full, shallow = CACHED_DENOISERS.get(model.family)
     base = model.component_factories["denoiser"]
 

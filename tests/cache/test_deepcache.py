@@ -1,5 +1,5 @@
-"""Cached bundles: each family's split (DeepCache for UNets, Δ-cache for PixArt transformers) reproduces the
-stock denoiser, the plan decides which graph runs, and every runnable target runs the cached loop as PyTorch
+"""Cached bundles: each family's split (DeepCache for UNets, Δ-cache for PixArt and DiT transformers) reproduces
+the stock denoiser, the plan decides which graph runs, and every runnable target runs the cached loop as PyTorch
 runs it."""
 
 from __future__ import annotations
@@ -27,10 +27,17 @@ def pixart_model():
     return load_model("config:tiny-pixart")
 
 
-@pytest.fixture(scope="module", params=["unet", "pixart"])
+@pytest.fixture(scope="module")
+def dit_model():
+    from edgediff.models import load_model
+
+    return load_model("config:tiny-dit")
+
+
+@pytest.fixture(scope="module", params=["unet", "pixart", "dit"])
 def family_model(request: pytest.FixtureRequest):  # noqa: ANN201
-    """A tiny model of each cacheable family: config:tiny-sd (UNet) and config:tiny-pixart (transformer)."""
-    return request.getfixturevalue("tiny_model" if request.param == "unet" else "pixart_model")
+    """A tiny model of each cacheable family: config:tiny-sd, config:tiny-pixart, config:tiny-dit."""
+    return request.getfixturevalue({"unet": "tiny_model", "pixart": "pixart_model", "dit": "dit_model"}[request.param])
 
 
 @pytest.fixture(scope="module")
@@ -51,19 +58,27 @@ def test_full_half_returns_the_stock_denoiser_output_and_its_deep_features(halve
     assert tuple(features.shape) == shallow.input_specs(32, 32, 2)[-1].shape
 
 
-def test_pixart_features_are_the_back_blocks_contribution_to_the_token_stream(pixart_model) -> None:  # noqa: ANN001
-    from edgediff.cache.delta_pixart import CachingPixArtDenoiser, ShallowPixArtDenoiser, front_blocks
+@pytest.mark.parametrize("family", ["pixart", "dit"])
+def test_transformer_features_are_the_back_blocks_contribution_to_the_token_stream(family: str, request) -> None:  # noqa: ANN001
+    from edgediff.cache.splits import CACHED_DENOISERS
+
+    model = request.getfixturevalue(f"{family}_model")
+    full_cls, shallow_cls = CACHED_DENOISERS.get(family)
+    stock = model.build_component("denoiser")
+    inputs = stock.example_inputs(32, 32, 2, seed=1)
+    with torch.no_grad():
+        _, delta = full_cls(stock.model, model.geometry)(*inputs)
+        # a zero Δ is the transformer with its back blocks removed: not the stock output
+        skipped = shallow_cls(stock.model, model.geometry)(*inputs, torch.zeros_like(delta))
+    assert delta.abs().mean() > 1e-3 and not torch.allclose(skipped, stock(*inputs), atol=1e-3)
+
+
+def test_the_shallow_transformer_runs_a_tenth_of_the_blocks() -> None:
+    from edgediff.cache.delta_transformer import front_blocks
 
     assert [front_blocks(n) for n in (2, 10, 28)] == [1, 1, 3]
-    stock = pixart_model.build_component("denoiser")
-    full = CachingPixArtDenoiser(stock.model, pixart_model.geometry)
-    sample, timestep, context = stock.example_inputs(32, 32, 2, seed=1)
-    with torch.no_grad():
-        _, delta = full(sample, timestep, context)
-        # a zero delta leaves the front blocks' output as it is: the back blocks contribute nothing
-        skipped = ShallowPixArtDenoiser(stock.model, pixart_model.geometry)(sample, timestep, context,
-                                                                           torch.zeros_like(delta))
-    assert delta.abs().mean() > 1e-3 and not torch.allclose(skipped, stock(sample, timestep, context), atol=1e-3)
+    with pytest.raises(TargetError, match="2 or more blocks"):
+        front_blocks(1)
 
 
 def test_shallow_half_on_the_same_steps_features_reproduces_the_full_output(halves) -> None:  # noqa: ANN001
@@ -151,25 +166,25 @@ def test_cached_bundle_generates_what_pytorch_generates_with_the_same_plan(
     reference.pipeline = pipe.pipeline  # the bundle's sampling and plan, over the PyTorch halves
     reference.cache_plan = pipe.cache_plan
     noise = pipe.initial_noise(0)
-    cached = pipe("w12 w30 w7", noise=noise, steps=4).image
-    export_error = np.abs(cached - reference("w12 w30 w7", noise=noise, steps=4).image).max()
+    request = {"class_label": 3} if pipe.pipeline["conditioning"] == "class" else {"prompt": "w12 w30 w7"}
+    cached = pipe(**request, noise=noise, steps=4).image
+    export_error = np.abs(cached - reference(**request, noise=noise, steps=4).image).max()
     # every step full: the stock denoiser's image, which caching only approximates
-    uncached = pipe("w12 w30 w7", noise=noise, steps=4, cache_interval=1).image
+    uncached = pipe(**request, noise=noise, steps=4, cache_interval=1).image
     stock = torch_pipeline(family_model)
     stock.pipeline = {**pipe.pipeline, "cache": None}
-    assert np.abs(uncached - stock("w12 w30 w7", noise=noise, steps=4).image).max() < PIPELINE_ATOL
+    assert np.abs(uncached - stock(**request, noise=noise, steps=4).image).max() < PIPELINE_ATOL
     # The bundle follows PyTorch's cached loop, not its uncached one: the export's error is far below what
     # caching changes (UNet: 0.010 changed; the random tiny PixArt's blocks add little, 3e-4 changed).
     caching_change = np.abs(cached - uncached).max()
     assert export_error < PIPELINE_ATOL and export_error < 0.1 * caching_change, (export_error, caching_change)
 
 
-def test_caching_a_family_without_a_split_fails_naming_what_can_be_cached(tmp_path: Path) -> None:
-    from edgediff.api import export_bundle
+def test_caching_a_family_without_a_split_fails_naming_what_can_be_cached(tiny_model) -> None:  # noqa: ANN001
+    from dataclasses import replace
 
-    with pytest.raises(TargetError, match="splits unet and pixart denoisers.*dit transformer.*build without --cache-interval"):
-        export_bundle("config:tiny-dit", "x86-cpu", tmp_path / "b", options={"cache_interval": 2})
-    assert not (tmp_path / "b").exists()
+    with pytest.raises(TargetError, match="splits unet, pixart, dit denoisers.*sdxl denoiser.*build without --cache-interval"):
+        with_deep_cache(replace(tiny_model, family="sdxl"))
 
 
 def test_caching_a_quantized_bundle_fails_before_any_work(tmp_path: Path) -> None:

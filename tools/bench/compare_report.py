@@ -174,9 +174,12 @@ def docs_page(results: list[tuple[Path, dict[str, Any]]], docs: Path, gpu_tables
              "PyTorch eager fp32 (the baseline), Optimum-Intel's OpenVINO export (fp32, int8 weight-only, int8 hybrid) "
              "and Optimum's ONNX Runtime export (fp32, dynamic int8), each in its own pinned venv, and edgediff "
              "bundles for x86-cpu (ONNX Runtime), intel-cpu (OpenVINO) and arm64-cpu (ExecuTorch/XNNPACK, run on "
-             "x86 here) at fp32 and int8; where a run names `--cache-interval N`, also fp32 bundles whose UNet "
-             "is split for DeepCache (`-cacheN`: the full denoiser every N steps, a shallow one between; its `step` "
-             "column times the full denoiser, so its saving shows end to end); where it names `--tiny-decoder`, "
+             "x86 here) at fp32 and int8; where a run names `--cache-interval N`, also float bundles whose denoiser "
+             "is split for caching (`-cacheN`: DeepCache for a UNet, Δ-cache for a PixArt transformer; the full "
+             "denoiser every N steps, a shallow one between; its `step` column times the full denoiser, so its "
+             "saving shows end to end, and its quality holds only at the table's quality step count: at 4 steps "
+             "of a 30-step zoo model caching loses 20-53 points, docs/benchmarks/cache_*_4steps.md); where it "
+             "names `--tiny-decoder`, "
              "also fp32 bundles whose VAE decoder is the model's distilled tiny decoder (`-tinyvae`; it changes "
              "only the end-to-end columns).", ""]
     for path, result in results:
