@@ -285,6 +285,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--per-round", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--label", help="suffix of the result files, so a run on another host keeps its own table")
     args = parser.parse_args()
     args.max_quality_drop = quality_targets(args.max_quality_drop)
     args.precisions = args.precisions or list(ZOO_PRECISIONS if args.part == "zoo" else ("fp32", "int8"))
@@ -294,9 +295,10 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     result = run_zoo(args) if args.part == "zoo" else run_speed(args)
     result["command"] = "python -m tools.bench.quantize " + " ".join(__import__("sys").argv[1:])
-    stem = args.out / ("quantize_zoo_" + "_".join(m.split(":")[-1] for m in args.models) if args.part == "zoo"
-                       else f"quantize_speed_{args.model.replace(':', '_')}_{args.size}"
-                       + ("" if tuple(args.targets) == TARGETS else "_" + "-".join(args.targets)))
+    name = ("quantize_zoo_" + "_".join(m.split(":")[-1] for m in args.models) if args.part == "zoo"
+            else f"quantize_speed_{args.model.replace(':', '_')}_{args.size}"
+            + ("" if tuple(args.targets) == TARGETS else "_" + "-".join(args.targets)))
+    stem = args.out / (name + (f"_{args.label}" if args.label else ""))
     if args.part == "zoo" and args.update is not None:
         result = merge_zoo_rows(json.loads(args.update.read_text()), result)
         stem = args.update.with_suffix("")
