@@ -55,6 +55,7 @@ def generate_png(
     seed: int = 0,
     steps: int | None = None,
     guidance_scale: float | None = None,
+    cache_interval: int | None = None,
 ) -> dict[str, float]:
     """Run a bundle once and write a PNG atomically; returns the stage timings in ms."""
     import os
@@ -66,7 +67,7 @@ def generate_png(
 
     pipe = BundlePipeline(bundle)
     result = pipe(prompt, negative_prompt=negative_prompt, class_label=class_label, seed=seed, steps=steps,
-                  guidance_scale=guidance_scale)
+                  guidance_scale=guidance_scale, cache_interval=cache_interval)
     output.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".png", dir=output.parent)
     os.close(fd)

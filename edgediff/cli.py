@@ -137,11 +137,18 @@ def export(model: str | None, target_name: str, output: Path, recipe_file: Path 
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--steps", type=int, help="Override the bundle's step count.")
 @click.option("--guidance-scale", type=float, help="Override the bundle's guidance scale.")
+@click.option("--cache-interval", type=click.IntRange(min=1),
+              help="Cached bundles: override the plan's interval (1: every step on the full denoiser).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), default=Path("out.png"), show_default=True)
 def run(bundle: Path, output: Path, **kwargs: Any) -> None:
     """Generate an image from a bundle, through its runtime (no torch)."""
     from edgediff.api import generate_png
+    from edgediff.bundle import open_bundle
+    from edgediff.cache.plan import unmeasured_steps_note
 
+    if kwargs.get("cache_interval") != 1 and (
+            note := unmeasured_steps_note(open_bundle(bundle, verify=False).manifest, kwargs.get("steps"))):
+        click.echo(f"note: {note}", err=True)
     timings = generate_png(bundle, output, **kwargs)
     click.echo(f"wrote {output} ({', '.join(f'{k} {v:.0f}' for k, v in timings.items())})")
 

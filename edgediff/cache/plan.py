@@ -49,6 +49,23 @@ class CachePlan:
         return cls(interval=int(data["interval"]))
 
 
+def unmeasured_steps_note(manifest: dict[str, Any], steps: int | None) -> str | None:
+    """Why a cached bundle's quality report does not cover ``steps``; None when it does (or nothing is cached).
+
+    Caching reuses features across adjacent steps, and how far apart those are depends on the step count:
+    on the zoo models, intervals that lose nothing at 30 steps lose 20-53 adherence points at 4
+    (docs/benchmarks/cache_*_4steps.md). So a run at another count than the measured one is told so.
+    """
+    cache = (manifest.get("pipeline") or {}).get("cache")
+    measured = ((manifest.get("quality") or {}).get("cache") or {}).get("steps")
+    if not cache or steps is None or steps == measured:
+        return None
+    where = f"at {measured} steps" if measured else "by no quality report (built with --no-quality-report)"
+    return (f"this bundle caches every {cache['interval']} steps and its quality was measured {where}, not at "
+            f"{steps}: caching's error grows as steps get fewer; compare with --cache-interval 1 (every step full), or "
+            f"rebuild with --steps {steps} so the report measures that count")
+
+
 def cache_plan_from_options(options: dict[str, Any]) -> CachePlan | None:
     """The plan a recipe's ``cache_interval`` option asks for; None when it asks for none (absent or 1)."""
     interval = options.get("cache_interval")

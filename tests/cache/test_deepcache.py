@@ -156,6 +156,28 @@ def test_cached_bundle_reports_what_caching_costs_and_saves_against_every_step_f
     assert quality["speed"]["image_ms"] > 0 and quality["speed"]["uncached_image_ms"] > 0
 
 
+def test_running_a_cached_bundle_at_a_step_count_its_report_did_not_measure_says_so(
+        tiny_model, bundle_root: Path, tmp_path: Path) -> None:  # noqa: ANN001
+    from click.testing import CliRunner
+
+    from edgediff.cache.plan import unmeasured_steps_note
+    from edgediff.cli import main
+
+    bundle = _cached_bundle(tiny_model, bundle_root, "x86-cpu", 2)
+    manifest = BundlePipeline(bundle).bundle.manifest
+    measured = manifest["quality"]["cache"]["steps"]
+    assert unmeasured_steps_note(manifest, None) is None and unmeasured_steps_note(manifest, measured) is None
+    assert f"measured at {measured} steps, not at 2" in unmeasured_steps_note(manifest, 2)
+    uncached = {**manifest, "pipeline": {**manifest["pipeline"], "cache": None}}
+    assert unmeasured_steps_note(uncached, 2) is None
+
+    args = ["run", str(bundle), "--prompt", "w1", "--steps", "2", "-o", str(tmp_path / "a.png")]
+    noted = CliRunner().invoke(main, args)
+    assert noted.exit_code == 0 and "note: this bundle caches every 2 steps" in noted.output
+    every_step_full = CliRunner().invoke(main, [*args, "--cache-interval", "1"])
+    assert every_step_full.exit_code == 0 and "note:" not in every_step_full.output
+
+
 @pytest.mark.parametrize("target", ["x86-cpu", *(pytest.param(t, marks=pytest.mark.slow) for t in ("intel-cpu", "arm64-cpu"))])
 def test_cached_bundle_generates_what_pytorch_generates_with_the_same_plan(
         target: str, family_model, bundle_root: Path) -> None:  # noqa: ANN001
