@@ -36,3 +36,17 @@ def test_fp32_tolerance_is_1e_4_absolute_and_3e_4_for_the_vae() -> None:
 
 def test_shape_mismatch_is_a_failure() -> None:
     assert not compare(np.zeros((2, 3)), np.zeros((3, 2))).finite
+
+
+def test_a_cached_denoisers_features_get_the_vae_bound_and_its_noise_prediction_does_not() -> None:
+    from edgediff.cache import CachePlan
+    from edgediff.export.parity import CACHED_FEATURES
+
+    assert CACHED_FEATURES == CachePlan.feature  # the name the build compares outputs by
+    x = np.ones((100,), np.float32)
+    y = x.copy()
+    y[:50] += 2e-4  # max abs 2e-4, rel L2 1.4e-4: over fp32's 1e-4 in both, under the features' 3e-4
+    report = compare(x, y)
+    assert tolerance_for("denoiser", "fp32", CACHED_FEATURES).passes(report)
+    assert not tolerance_for("denoiser", "fp32", "noise_pred").passes(report)
+    assert not tolerance_for("denoiser", "fp16", CACHED_FEATURES).passes(compare(x, x + 1.0))
