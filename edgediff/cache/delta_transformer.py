@@ -27,6 +27,7 @@ from torch import nn
 from edgediff.cache.plan import CachePlan
 from edgediff.cache.splits import CACHED_DENOISERS
 from edgediff.errors import TargetError
+from edgediff.models.assemble import dit_num_classes
 from edgediff.models.types import Geometry
 from edgediff.models.wrappers import DiTDenoiser, PixArtDenoiser, TensorSpec
 
@@ -180,15 +181,11 @@ class ShallowPixArtDenoiser(_DeltaShallow, PixArtDenoiser):
         self._choose_front(front)
 
 
-def _num_classes(model: nn.Module) -> int:
-    return int(model.config.get("num_embeds_ada_norm") or 1000)  # as models/assemble.py reads it
-
-
 class CachingDiTDenoiser(_DeltaFull, DiTDenoiser):
     parts = _DiTParts
 
     def __init__(self, model: nn.Module, geometry: Geometry, front: int | None = None) -> None:
-        DiTDenoiser.__init__(self, model, geometry, _num_classes(model))
+        DiTDenoiser.__init__(self, model, geometry, dit_num_classes(model.config))
         self._choose_front(front)
 
 
@@ -196,7 +193,7 @@ class ShallowDiTDenoiser(_DeltaShallow, DiTDenoiser):
     parts, full = _DiTParts, CachingDiTDenoiser
 
     def __init__(self, model: nn.Module, geometry: Geometry, front: int | None = None) -> None:
-        DiTDenoiser.__init__(self, model, geometry, _num_classes(model))
+        DiTDenoiser.__init__(self, model, geometry, dit_num_classes(model.config))
         self._choose_front(front)
 
 

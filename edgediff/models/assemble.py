@@ -49,6 +49,12 @@ def geometry_from_configs(
     )
 
 
+def dit_num_classes(denoiser_config: dict[str, Any]) -> int:
+    """How many class labels a DiT was trained on: its label embedding is sized by ``num_embeds_ada_norm``,
+    plus one row for the null (unconditional) class that guidance feeds."""
+    return int(denoiser_config.get("num_embeds_ada_norm") or 1000)
+
+
 def assemble(
     *,
     source: str,
@@ -71,8 +77,7 @@ def assemble(
     family = family_of(denoiser_class, denoiser_config)
     conditioning = "class" if family == "dit" else "text"
     geometry = geometry_from_configs(vae_config, text_config, text_max_length, denoiser_config)
-    # DiT's label embedding is sized by num_embeds_ada_norm, plus one row for the null (unconditional) class.
-    num_classes = int(denoiser_config.get("num_embeds_ada_norm", 1000)) if family == "dit" else 0
+    num_classes = dit_num_classes(denoiser_config) if family == "dit" else 0
 
     factories: dict[str, Callable[[], Any]] = {}
     if conditioning == "text":
