@@ -43,8 +43,14 @@ def _silent(_: str) -> None:
 
 
 def model_for_recipe(model: Model, recipe: Recipe) -> Model:
-    """The model as the recipe builds it: its VAE decoder swapped for a distilled one (``decoder``), its
-    denoiser split in two for caching (``cache_interval``). Cheap: factories change, nothing is built."""
+    """The model as the recipe builds it: its denoiser swapped for a guidance-distilled one (``denoiser``),
+    its VAE decoder for a distilled one (``decoder``), its denoiser split in two for caching
+    (``cache_interval``, after the swap: the split reads whichever denoiser is built). Cheap: factories
+    change, nothing is built."""
+    if recipe.options.get("denoiser"):
+        from edgediff.distill.guidance_swap import student_folder, with_guided_denoiser
+
+        model = with_guided_denoiser(model, student_folder(model, str(recipe.options["denoiser"])))
     if recipe.options.get("decoder"):
         from edgediff.distill.decoder_swap import decoder_folder, with_tiny_decoder
 
@@ -73,9 +79,12 @@ def resolve_settings(model: Model, target: Target, recipe: Recipe) -> dict[str, 
     if plan is not None:
         _check_cache_settings(plan, settings)
     settings["decoder"] = recipe.options.get("decoder")
-    if settings["decoder"] and precision not in FLOAT_PRECISIONS:
-        raise TargetError(f"--decoder builds fp32/fp16 bundles; the quantized build measures its denoiser against "
-                          f"the source model's decoder, not a distilled one: drop --precision {precision} or --decoder")
+    settings["guided"] = _guided_settings(model, recipe, settings)
+    for option in ("decoder", "denoiser"):
+        if recipe.options.get(option) and precision not in FLOAT_PRECISIONS:
+            raise TargetError(f"--{option} builds fp32/fp16 bundles; a quantized build measures its denoiser against "
+                              f"the same model in fp32, not against the source's own {option}: drop --precision "
+                              f"{precision} or --{option}")
     quantized = tuple(recipe.options.get("quantize_components", DEFAULT_QUANTIZED_COMPONENTS))
     settings["quantized_components"] = quantized
     settings["keep_float"] = tuple(recipe.options.get("keep_float", ()))
@@ -98,6 +107,17 @@ def resolve_settings(model: Model, target: Target, recipe: Recipe) -> dict[str, 
         raise TargetError(f"quality targets, --keep-float and scheme options apply to quantized precisions, not "
                           f"{precision}; add --precision int8 (or int8w, int4w)")
     return settings
+
+
+def _guided_settings(model: Model, recipe: Recipe, settings: dict[str, Any]) -> dict[str, Any] | None:
+    """A guidance-distilled denoiser's record; the sampling then runs without guidance, on a batch of one."""
+    if not recipe.options.get("denoiser"):
+        return None
+    from edgediff.distill.guidance_swap import guided_settings, student_folder
+
+    record = guided_settings(student_folder(model, str(recipe.options["denoiser"])), recipe.guidance_scale)
+    settings["guidance_scale"], settings["denoiser_batch"] = 1.0, 1
+    return record
 
 
 def _scheme_options(options: dict[str, Any]) -> dict[str, Any]:
@@ -437,7 +457,7 @@ def _build_into(
         if quantized is not None and quantized.searched:
             denoiser = next(c for c in components if c["name"] == "denoiser")
             denoiser["quantization"]["fallback_search"] = quantized.search_json()
-        substituted = settings["cache"] is not None or settings["decoder"]
+        substituted = settings["cache"] is not None or settings["decoder"] or settings["guided"]
         if substituted and settings["quality_report"] and not _partial(settings, model):
             progress("quality: measuring the bundle's images and speed against the source's graphs")
             from edgediff.build_report import report_for_build

@@ -1,10 +1,11 @@
 """The manifest's ``quality`` report for float bundles whose graphs are not the source model's: cached
-steps (``--cache-interval``) and a distilled VAE decoder (``--decoder``). Quantized bundles get theirs
-from ``build_quantized``.
+steps (``--cache-interval``), a distilled VAE decoder (``--decoder``) and a guidance-distilled denoiser
+(``--denoiser``). Quantized bundles get theirs from ``build_quantized``.
 
 The teacher is the finished bundle with the originals restored: every step on the full denoiser
-(that graph passed its parity check against PyTorch at build time) and the source model's own VAE
-decoder, run in PyTorch. So the gap measured is the substitution's alone, not the exporter's.
+(that graph passed its parity check against PyTorch at build time), the source model's own VAE
+decoder, and the source's denoiser run with the guidance the student stands for, in PyTorch. So the
+gap measured is the substitution's alone, not the exporter's.
 Images come from the same prompts and noise; the two denoising plans are timed alternately, so
 machine noise hits both alike.
 """
@@ -26,10 +27,15 @@ TIMED_ROUNDS = 5
 
 
 class _Teacher:
-    """The bundle's pipeline with the originals back: caching off, ``restored`` sessions swapped in."""
+    """The bundle's pipeline with the originals back: caching off, ``restored`` sessions swapped in, and
+    for a guidance-distilled denoiser (``guided``) the source's run with that guidance, as a batch of two."""
 
-    def __init__(self, pipe: BundlePipeline, restored: dict[str, Session]) -> None:
-        self.inner = SessionPipeline(pipe.pipeline, {**pipe.sessions, **restored}, pipe.tokenizer)
+    def __init__(self, pipe: BundlePipeline, restored: dict[str, Session], guided: dict[str, Any] | None = None) -> None:
+        pipeline = pipe.pipeline
+        if guided is not None:
+            pipeline = pipeline | {"guidance_scale": guided["guidance_scale"], "denoiser_batch": 2,
+                                   "guidance_distilled": None, "cache": None}
+        self.inner = SessionPipeline(pipeline, {**pipe.sessions, **restored}, pipe.tokenizer)
         self.pipeline = pipe.pipeline
         self.cached = pipe.cache_plan is not None
 
@@ -38,24 +44,27 @@ class _Teacher:
 
 
 def substitution_quality_report(
-    bundle_dir: Path, *, teacher_decoder: Session | None = None, decoder: dict[str, Any] | None = None,
-    prompts: int | None = None, seed: int = 0,
+    bundle_dir: Path, *, restored: dict[str, Session] | None = None, decoder: dict[str, Any] | None = None,
+    guided: dict[str, Any] | None = None, prompts: int | None = None, seed: int = 0,
 ) -> dict[str, Any]:
-    """Images of the bundle vs its teacher (``teacher_decoder``: the source's VAE decoder session, when the
-    bundle's is distilled; ``decoder``: what the manifest records of that decoder), plus its speed."""
+    """Images of the bundle vs its teacher, plus its speed. ``restored``: the source's own sessions for what
+    the bundle substitutes (``vae_decoder`` for a distilled decoder, ``denoiser`` for a guidance-distilled
+    one); ``decoder`` / ``guided``: what the manifest records of those stand-ins."""
     from edgediff.quantize.quality import QualityProbe, evaluator_applies
 
     pipe = BundlePipeline(bundle_dir, verify=False)
     plan = pipe.cache_plan
-    restored = {"vae_decoder": teacher_decoder} if teacher_decoder is not None else {}
+    restored = restored or {}
     count = prompts or DEFAULT_PROMPTS[evaluator_applies(pipe.pipeline)]
-    probe = QualityProbe(_Teacher(pipe, restored), count, seed)
+    probe = QualityProbe(_Teacher(pipe, restored, guided), count, seed)
     measured = probe.measure_pipeline(pipe)
-    against = (["every step on the full denoiser (parity-checked against PyTorch)"] if plan else []) + (
-        ["the source model's VAE decoder (PyTorch fp32)"] if restored else [])
+    parts = [("every step on the full denoiser (parity-checked against PyTorch)", "every step full", plan is not None),
+             (f"the source model's denoiser with guidance {guided['guidance_scale']:g} (PyTorch fp32)" if guided else "",
+              "guided teacher", guided is not None),
+             ("the source model's VAE decoder (PyTorch fp32)", "source decoder", "vae_decoder" in restored)]
     report: dict[str, Any] = {
-        "against": "the same bundle with " + " and ".join(against) + ", same prompts and noise",
-        "against_short": " + ".join((["every step full"] if plan else []) + (["source decoder"] if restored else [])),
+        "against": "the same bundle with " + " and ".join(p[0] for p in parts if p[2]) + ", same prompts and noise",
+        "against_short": " + ".join(p[1] for p in parts if p[2]),
         "images": measured,
         "speed": _speed(pipe, probe.prompts[0] if pipe.pipeline["conditioning"] == "text" else ""),
     }
@@ -64,6 +73,8 @@ def substitution_quality_report(
         report["cache"] = plan.to_json() | {"steps": steps, "full_steps": plan.full_steps(steps)}
     if decoder is not None:
         report["decoder"] = decoder
+    if guided is not None:
+        report["guided"] = guided
     return report
 
 
@@ -91,21 +102,29 @@ def _speed(pipe: BundlePipeline, prompt: str) -> dict[str, Any]:
 
 
 def report_for_build(bundle_dir: Path, source_model: Model, settings: dict[str, Any], prompts: int | None) -> dict[str, Any]:
-    """The report of a cached and/or distilled-decoder build; the source model's decoder is the teacher's."""
-    if not settings["decoder"]:
-        return substitution_quality_report(bundle_dir, prompts=prompts)
+    """The report of a cached, distilled-decoder and/or guidance-distilled build; the source model's own
+    decoder and guided denoiser (PyTorch fp32) are the teacher's."""
     import torch
 
-    from edgediff.distill.decoder_swap import check_decoder_fits, decoder_folder
-    from edgediff.distill.tiny_decoder import decoder_gflop, load_tiny_decoder
     from edgediff.runtimes.torch_session import TorchSession
 
-    folder = decoder_folder(source_model, settings["decoder"])
-    record = check_decoder_fits(source_model, folder)
-    teacher = source_model.build_component("vae_decoder")
-    latents = teacher.example_inputs(settings["height"], settings["width"], 1)[0]
-    record["gflop"] = decoder_gflop(load_tiny_decoder(folder), latents)
-    record["teacher_gflop"] = decoder_gflop(teacher, latents)
+    restored: dict[str, Session] = {}
+    record = None
+    if settings["decoder"]:
+        from edgediff.distill.decoder_swap import check_decoder_fits, decoder_folder
+        from edgediff.distill.tiny_decoder import decoder_gflop, load_tiny_decoder
+
+        folder = decoder_folder(source_model, settings["decoder"])
+        record = check_decoder_fits(source_model, folder)
+        teacher = source_model.build_component("vae_decoder")
+        latents = teacher.example_inputs(settings["height"], settings["width"], 1)[0]
+        record["gflop"] = decoder_gflop(load_tiny_decoder(folder), latents)
+        record["teacher_gflop"] = decoder_gflop(teacher, latents)
+        restored["vae_decoder"] = TorchSession(teacher, ("latents",), ("image",))
+    if settings["guided"]:
+        denoiser = source_model.build_component("denoiser")
+        names = tuple(spec.name for spec in denoiser.input_specs(settings["height"], settings["width"], 2))
+        restored["denoiser"] = TorchSession(denoiser, names, tuple(denoiser.output_names))
     with torch.no_grad():
-        return substitution_quality_report(bundle_dir, teacher_decoder=TorchSession(teacher, ("latents",), ("image",)),
-                                           decoder=record, prompts=prompts)
+        return substitution_quality_report(bundle_dir, restored=restored, decoder=record, guided=settings["guided"],
+                                           prompts=prompts)

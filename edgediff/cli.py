@@ -106,17 +106,20 @@ def _split(value: str | None) -> tuple[str, ...] | None:
                    "deep features in between (DeepCache; Δ-cache for transformers); 1 or unset: every step full.")
 @click.option("--decoder", help="'tiny': the model's shipped distilled VAE decoder (zoo models ship one), or a folder "
                                 "holding one (config.json + model.safetensors); measured against the source decoder.")
+@click.option("--denoiser", help="'guided': the model's shipped guidance-distilled denoiser (zoo models ship one), or "
+                                 "a folder holding one; one denoiser pass per step instead of two, measured against "
+                                 "the source run with guidance.")
 def export(model: str | None, target_name: str, output: Path, recipe_file: Path | None, components: str | None,
            force: bool, trust_pickle: bool, calibration_samples: int | None, max_quality_drop: float | None,
            min_psnr: float | None, quality_prompts: int | None, keep_float: tuple[str, ...], no_quality_report: bool,
-           cache_interval: int | None, decoder: str | None, **overrides: Any) -> None:
+           cache_interval: int | None, decoder: str | None, denoiser: str | None, **overrides: Any) -> None:
     """Export MODEL (diffusers folder, zoo:NAME or config:NAME; default: the shipped zoo model) for a target."""
     from edgediff.api import export_bundle
 
     options = {"calibration_samples": calibration_samples, "max_quality_drop": max_quality_drop, "min_psnr": min_psnr,
                "quality_prompts": quality_prompts, "keep_float": keep_float,
                "quality_report": False if no_quality_report else None, "cache_interval": cache_interval,
-               "decoder": decoder}
+               "decoder": decoder, "denoiser": denoiser}
     bundle = export_bundle(model, target_name, output, recipe_file=recipe_file, components=_split(components),
                            force=force, trust_pickle=trust_pickle, progress=_progress, options=options, **overrides)
     for name, c in bundle.components.items():
@@ -225,8 +228,8 @@ def eval_command(model: str | None, n_prompts: int | None, prompt_set: str, teac
 
 
 def _describe_quality(report: dict[str, Any]) -> str:
-    """One line from a manifest's ``quality`` report: a quantized bundle's (vs fp32), a cached or
-    distilled-decoder one's (vs the source's graphs)."""
+    """One line from a manifest's ``quality`` report: a quantized bundle's (vs fp32), a cached, distilled-decoder
+    or guidance-distilled one's (vs the source's graphs)."""
     images, speed = report["images"], report["speed"]
     adherence = f", adherence drop {images['adherence_drop'] * 100:+.1f} pts" if "adherence_drop" in images else ""
     smaller = f"; {report['size']['compression']:.1f}x smaller" if "size" in report else ""
@@ -237,6 +240,8 @@ def _describe_quality(report: dict[str, Any]) -> str:
     if "decoder" in report:
         d = report["decoder"]
         line += f"; decoder {d['gflop']:.2f} GFLOP (source {d['teacher_gflop']:.2f}), {speed['decode_ms']:.1f} ms"
+    if "guided" in report:
+        line += f"; guidance {report['guided']['guidance_scale']:g} distilled in (one denoiser pass per step)"
     return line
 
 if __name__ == "__main__":

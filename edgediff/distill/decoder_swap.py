@@ -43,7 +43,7 @@ class TinyDecoderWrapper(ExportWrapper):
         return [TensorSpec("latents", (batch, self.geometry.latent_channels, h, w), "float32")]
 
 
-def _model_folder(model: Model) -> Path | None:
+def source_folder(model: Model) -> Path | None:
     """The diffusers folder a model was loaded from (None for ``config:`` architectures)."""
     if model.source.startswith("config:"):
         return None
@@ -63,7 +63,7 @@ def decoder_folder(model: Model, choice: str) -> Path:
             raise EdgeDiffError(f"--decoder {choice}: no such folder; pass 'tiny' or a folder holding a distilled "
                                 "decoder's config.json and model.safetensors")
         return folder
-    source = _model_folder(model)
+    source = source_folder(model)
     if source is None or not (source / SHIPPED_FOLDER).is_dir():
         raise EdgeDiffError(f"{model.source} ships no tiny decoder ({SHIPPED_FOLDER}/); distil one with "
                             "'python3 -m tools.zoo.train tiny-decoder' and pass --decoder FOLDER, or drop --decoder")
@@ -80,7 +80,7 @@ def check_decoder_fits(model: Model, folder: Path) -> dict[str, Any]:
         raise EdgeDiffError(f"the decoder in {folder} reads {config.latent_channels}-channel latents at 1/{config.upscale} "
                             f"scale, but {model.source} makes {g.latent_channels} channels at 1/{g.vae_scale_factor}; "
                             "use a decoder distilled from this model's VAE")
-    source = _model_folder(model)
+    source = source_folder(model)
     if config.teacher_sha256 and source is not None and (source / VAE_WEIGHTS).is_file():
         actual = sha256_file(source / VAE_WEIGHTS)
         if actual != config.teacher_sha256:

@@ -55,6 +55,16 @@ def dit_num_classes(denoiser_config: dict[str, Any]) -> int:
     return int(denoiser_config.get("num_embeds_ada_norm") or 1000)
 
 
+def denoiser_wrapper(family: str, module: Any, geometry: Geometry, num_classes: int = 0) -> Any:
+    """The export wrapper (in eval mode) of a family's diffusers denoiser module: the teacher's, or a
+    distilled stand-in of the same architecture."""
+    from edgediff.models import wrappers
+
+    if family == "dit":
+        return wrappers.DiTDenoiser(module, geometry, num_classes).eval()
+    return wrappers.DENOISER_WRAPPERS[family](module, geometry).eval()
+
+
 def assemble(
     *,
     source: str,
@@ -86,13 +96,7 @@ def assemble(
         vocab = int(text_config.get("vocab_size", 49408)) if text_config else 49408
         factories["text_encoder"] = lambda: wrappers.TextEncoderWrapper(loaders["text_encoder"](), geometry, vocab).eval()
 
-    def make_denoiser() -> Any:
-        module = loaders["denoiser"]()
-        if family == "dit":
-            return wrappers.DiTDenoiser(module, geometry, num_classes).eval()
-        return wrappers.DENOISER_WRAPPERS[family](module, geometry).eval()
-
-    factories["denoiser"] = make_denoiser
+    factories["denoiser"] = lambda: denoiser_wrapper(family, loaders["denoiser"](), geometry, num_classes)
     factories["vae_decoder"] = lambda: wrappers.VaeDecoderWrapper(loaders["vae"](), geometry).eval()
 
     steps, guidance = FAMILY_DEFAULTS[family]

@@ -13,7 +13,9 @@ from edgediff.models.tokenizer_files import pad_token_id, tokenizer_json_from_fo
 from edgediff.models.types import Model
 
 TINY_DECODER_FOLDER = "vae_decoder_tiny"  # a distilled VAE decoder shipped beside vae/ (edgediff.distill)
-OPTIONAL_FOLDERS = (TINY_DECODER_FOLDER,)
+# guidance-distilled denoisers shipped beside unet/ or transformer/ (edgediff.distill.guidance_swap)
+GUIDED_DENOISER_FOLDERS = {"unet": "unet_guided", "transformer": "transformer_guided"}
+OPTIONAL_FOLDERS = (TINY_DECODER_FOLDER, *GUIDED_DENOISER_FOLDERS.values())
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 DENOISER_KEYS = ("unet", "transformer")
 
@@ -40,7 +42,9 @@ def _check_weights(folder: Path, trust_pickle: bool) -> None:
     raise ModelLoadError(f"{folder} has no weights (*.safetensors); the pipeline folder is incomplete")
 
 
-def _class_loader(library: str, class_name: str, folder: Path, trust_pickle: bool) -> Any:
+def class_loader(library: str, class_name: str, folder: Path, trust_pickle: bool) -> Any:
+    """A function loading ``library.class_name`` from ``folder`` in fp32, eval mode, offline."""
+
     def load() -> Any:
         import importlib
 
@@ -77,8 +81,8 @@ def load_diffusers_folder(path: Path, *, trust_pickle: bool = False, source: str
     _check_weights(path / denoiser_key, trust_pickle)
     _check_weights(path / "vae", trust_pickle)
     loaders = {
-        "denoiser": _class_loader("diffusers", denoiser_class, path / denoiser_key, trust_pickle),
-        "vae": _class_loader("diffusers", index["vae"][1], path / "vae", trust_pickle),
+        "denoiser": class_loader("diffusers", denoiser_class, path / denoiser_key, trust_pickle),
+        "vae": class_loader("diffusers", index["vae"][1], path / "vae", trust_pickle),
     }
 
     text_config = None
@@ -89,7 +93,7 @@ def load_diffusers_folder(path: Path, *, trust_pickle: bool = False, source: str
         text_library, text_class = index["text_encoder"]
         text_config = _read_json(path / "text_encoder" / "config.json")
         _check_weights(path / "text_encoder", trust_pickle)
-        loaders["text_encoder"] = _class_loader(text_library, text_class, path / "text_encoder", trust_pickle)
+        loaders["text_encoder"] = class_loader(text_library, text_class, path / "text_encoder", trust_pickle)
         tokenizer_dir = path / "tokenizer"
         if not tokenizer_dir.is_dir():
             raise ModelLoadError(f"{path} has a text encoder but no tokenizer/ folder")
@@ -103,7 +107,7 @@ def load_diffusers_folder(path: Path, *, trust_pickle: bool = False, source: str
     defaults = _read_json(defaults_path) if defaults_path.is_file() else None
     return assemble(
         source=source or str(path),
-        # a shipped distilled decoder is an alternative, hashed in by the builds that use it (--decoder)
+        # shipped distilled stand-ins are alternatives, hashed in by the builds that use them (--decoder, --denoiser)
         source_hash=sha256_tree(path, exclude=OPTIONAL_FOLDERS),
         denoiser_class=denoiser_class,
         denoiser_config=denoiser_config,

@@ -75,6 +75,9 @@ def pipeline_spec(model: Model, settings: dict[str, Any]) -> dict[str, Any]:
         "tokenizer": None,
         # a CachePlan's JSON when the denoiser is split for caching (edgediff.cache), else None
         "cache": settings.get("cache"),
+        # the guidance a distilled denoiser carries in its one prediction (edgediff.distill.guidance_swap), else None
+        "guidance_distilled": None if not settings.get("guided") else {
+            "guidance_scale": settings["guided"]["guidance_scale"], "sha256": settings["guided"]["sha256"]},
     }
     if model.tokenizer_json is not None:
         spec["tokenizer"] = {"file": TOKENIZER_FILE, "max_length": model.geometry.text_max_length, "pad_id": model.pad_token_id}

@@ -169,6 +169,10 @@ class SessionPipeline:
             raise EdgeDiffError(f"this pipeline lacks {', '.join(missing)}; export all components to run it end to end")
         guidance = p["guidance_scale"] if guidance_scale is None else guidance_scale
         use_cfg = guidance > 1.0
+        distilled = p.get("guidance_distilled")
+        if use_cfg and distilled:
+            raise EdgeDiffError(f"this bundle's denoiser has guidance {distilled['guidance_scale']:g} distilled in; "
+                                "run it without --guidance-scale (or with 1)")
         timings: dict[str, float] = {}
 
         started = time.perf_counter()

@@ -6,6 +6,7 @@ Stages (each seeded, each writing a JSON log with its loss curves next to its ch
   classifier  the evaluator's attribute classifier -> classifier.safetensors
   diffusion   text encoder + UNet + DiT -> text_encoder/unet/transformer.safetensors
   tiny-decoder  a TinyDecoder distilled from the shipped VAE decoder -> NAME/{config.json,model.safetensors}
+  guidance    a one-pass student distilled from a shipped denoiser's guided prediction -> unet_guided/ or transformer_guided/
 The exact command lines used for the shipped models are in tools/zoo/README.md; ``tools.zoo.pack``
 turns the checkpoints into the diffusers folders under edgediff/zoo/models/.
 """
@@ -27,12 +28,13 @@ def main() -> None:
     data.add_argument("--count", type=int, required=True)
     data.add_argument("--start", type=int, default=0)
     data.add_argument("--workers", type=int, default=None)
-    from tools.zoo import train_classifier, train_diffusion, train_tiny_decoder, train_vae
+    from tools.zoo import train_classifier, train_diffusion, train_guidance, train_tiny_decoder, train_vae
 
     train_vae.add_arguments(sub.add_parser("vae"))
     train_classifier.add_arguments(sub.add_parser("classifier"))
     train_diffusion.add_arguments(sub.add_parser("diffusion"))
     train_tiny_decoder.add_arguments(sub.add_parser("tiny-decoder"))
+    train_guidance.add_arguments(sub.add_parser("guidance"))
     args = parser.parse_args()
     if args.stage == "data":
         from tools.zoo.data import render_to
@@ -40,7 +42,7 @@ def main() -> None:
         render_to(args.out, args.seed, args.count, start=args.start, workers=args.workers)
     else:
         stages = {"vae": train_vae, "classifier": train_classifier, "diffusion": train_diffusion,
-                  "tiny-decoder": train_tiny_decoder}
+                  "tiny-decoder": train_tiny_decoder, "guidance": train_guidance}
         stages[args.stage].run(args)
 
 
