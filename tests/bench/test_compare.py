@@ -252,6 +252,19 @@ def test_cached_and_distilled_decoder_variants_get_their_own_engines_and_bundle_
     assert folder == "zoo_shapes-unet-64x64-intel-cpu-fp32-cache3-tinyvae"
 
 
+def test_guided_variants_pair_the_student_with_every_float_variant(tmp_path: Path) -> None:
+    args = compare.parse_args(["--work", str(tmp_path), "--cache-interval", "3", "--tiny-decoder", "--guided",
+                               "--engines", "edgediff-intel-cpu-fp32*"])
+    names = [s.name for s in compare.plan_engines(args, lambda: tmp_path, {"height": 64, "width": 64,
+                                                                           "guidance_scale": 5.0})]
+    assert names == ["edgediff-intel-cpu-fp32", "edgediff-intel-cpu-fp32-cache3", "edgediff-intel-cpu-fp32-tinyvae",
+                     "edgediff-intel-cpu-fp32-cache3-tinyvae", "edgediff-intel-cpu-fp32-guided",
+                     "edgediff-intel-cpu-fp32-cache3-guided", "edgediff-intel-cpu-fp32-tinyvae-guided",
+                     "edgediff-intel-cpu-fp32-cache3-tinyvae-guided"]
+    assert compare.bundle_folder_name("zoo:shapes-unet", "x86-cpu", "fp32", 64, 64, {"denoiser": "guided"}) == (
+        "zoo_shapes-unet-64x64-x86-cpu-fp32-guided")
+
+
 @pytest.mark.slow
 def test_compare_runs_eager_the_onnxruntime_peer_and_a_bundle_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "out"

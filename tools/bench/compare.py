@@ -151,7 +151,8 @@ def bundle_folder_name(model: str, target: str, precision: str, height: int, wid
     """One folder per cell and per option that changes the bundle (quality target, cache plan, decoder)."""
     drop, interval = options.get("max_quality_drop"), options.get("cache_interval")
     return (f"{_slug(model)}-{height}x{width}-{target}-{precision}" + ("" if drop is None else f"-drop{drop}")
-            + ("" if interval is None else f"-cache{interval}") + ("-tinyvae" if options.get("decoder") == "tiny" else ""))
+            + ("" if interval is None else f"-cache{interval}") + ("-tinyvae" if options.get("decoder") == "tiny" else "")
+            + ("-guided" if options.get("denoiser") == "guided" else ""))
 
 
 def bundle_dir(model: str, target: str, precision: str, height: int, width: int, work: Path,
@@ -221,12 +222,15 @@ def plan_engines(args: argparse.Namespace, folder_fn: Any, geometry: dict[str, A
                                                         for v in float_variants[1:]]
     if args.tiny_decoder:
         variants += [(p, v | {"decoder": "tiny"}) for p in FLOAT_VARIANT_PRECISIONS for v in float_variants]
+    if args.guided:  # the model's guidance-distilled denoiser: one pass per step, with each variant above
+        variants += [(p, v | {"denoiser": "guided"}) for p, v in variants if p in FLOAT_VARIANT_PRECISIONS]
     for target in TARGETS:
         for precision, extra in variants:
             if precision not in get_target(target).precisions:
                 continue
             name = (f"edgediff-{target}-{precision}" + (f"-cache{extra['cache_interval']}" if "cache_interval" in extra
-                                                        else "") + ("-tinyvae" if "decoder" in extra else ""))
+                                                        else "") + ("-tinyvae" if "decoder" in extra else "")
+                    + ("-guided" if "denoiser" in extra else ""))
 
             def edge(name: str = name, target: str = target, precision: str = precision,
                      extra: dict[str, Any] = extra) -> dict:
@@ -474,6 +478,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--tiny-decoder", action="store_true",
                         help="also time the float (and cached) bundles built with the model's distilled VAE decoder "
                              "(--decoder tiny): engines edgediff-TARGET-{fp32,bf16}[-cacheN]-tinyvae (bf16: intel-cpu)")
+    parser.add_argument("--guided", action="store_true",
+                        help="also time each float variant built with the model's guidance-distilled denoiser "
+                             "(--denoiser guided; one denoiser pass per step instead of the guided pair): engines "
+                             "edgediff-TARGET-{fp32,bf16}[-cacheN][-tinyvae]-guided")
     parser.add_argument("--cache-interval", type=int, nargs="*", default=[], metavar="N",
                         help="also time float edgediff bundles built with --cache-interval N (UNets, PixArt): "
                              "engines edgediff-TARGET-{fp32,bf16}-cacheN (bf16: intel-cpu)")

@@ -181,7 +181,10 @@ def docs_page(results: list[tuple[Path, dict[str, Any]]], docs: Path, gpu_tables
              "of a 30-step zoo model caching loses 20-53 points, docs/benchmarks/cache_*_4steps.md); where it "
              "names `--tiny-decoder`, "
              "also fp32 bundles whose VAE decoder is the model's distilled tiny decoder (`-tinyvae`; it changes "
-             "only the end-to-end columns).", ""]
+             "only the end-to-end columns); where it names `--guided`, also float bundles whose denoiser is the "
+             "model's guidance-distilled student (`-guided`: one denoiser pass per step where the others run the "
+             "guided pair as a batch of two, so its step column is a batch of one; its images are scored beside "
+             "the guided teacher's like every engine's).", ""]
     for path, result in results:
         rel = path.parent.relative_to(docs.parent) if path.is_relative_to(docs.parent) else path.parent
         label = f" ({result['label']})" if result.get("label") else ""
