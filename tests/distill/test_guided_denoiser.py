@@ -138,3 +138,15 @@ def test_a_student_of_other_weights_or_another_class_is_refused(tmp_path: Path) 
     with pytest.raises(EdgeDiffError, match="is a PixArtTransformer2DModel, but zoo:shapes-unet's denoiser is a "
                                             "UNet2DConditionModel"):
         with_guided_denoiser(model, folder)
+
+
+@pytest.mark.parametrize("name", ["zoo:shapes-dit"])
+def test_a_shipped_student_is_its_teacher_distilled_at_the_models_default_guidance(name: str) -> None:
+    from edgediff.models import load_model
+
+    model = load_model(name)
+    folder = student_folder(model, "guided")
+    guided = with_guided_denoiser(model, folder)  # checks class and teacher weights
+    assert read_student(folder).guidance_scale == model.defaults.guidance_scale > 1.0
+    assert guided.defaults.guidance_scale == 1.0 and guided.source_hash != model.source_hash
+    assert load_model(name).source_hash == model.source_hash  # the student folder is not part of the model's hash
