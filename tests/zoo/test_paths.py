@@ -5,7 +5,7 @@ import json
 import pytest
 
 from edgediff.errors import ModelLoadError
-from edgediff.models.diffusers_folder import TINY_DECODER_FOLDER
+from edgediff.models.diffusers_folder import OPTIONAL_FOLDERS, TINY_DECODER_FOLDER
 from edgediff.zoo.paths import DEFAULT_MODEL, resolve_model_dir, zoo_names, zoo_path
 
 
@@ -45,14 +45,20 @@ def test_shipped_folder_is_a_standard_fp16_diffusers_layout_under_25_mb(name, de
     assert (extra["height"], extra["width"], extra["family"], extra["prompt_set"]) == (64, 64, "shapes", "v1")
     tok_config = json.loads((folder / "tokenizer" / "tokenizer_config.json").read_text())
     assert tok_config["model_max_length"] == 24 and tok_config["pad_token"] == "<|pad|>"
-    weights = sorted(w for w in folder.rglob("*.safetensors") if w.parent.name != TINY_DECODER_FOLDER)
+    every = sorted(folder.rglob("*.safetensors"))
+    weights = [w for w in every if w.parent.name not in OPTIONAL_FOLDERS]
     assert [w.parent.name for w in weights] == sorted(["text_encoder", "vae", denoiser])
-    for w in weights:
+    for w in (w for w in every if w.parent.name != TINY_DECODER_FOLDER):  # guided students ship in fp16 too
         with safe_open(str(w), framework="np") as f:
             assert {str(f.get_slice(k).get_dtype()) for k in f.keys()} == {"F16"}, w
     assert not list(folder.rglob("*.bin")) and not list(folder.rglob("*.pt"))
-    size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    # the model proper stays small; each optional stand-in is at most the size of what it replaces
+    size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and p.relative_to(folder).parts[0]
+               not in OPTIONAL_FOLDERS)
     assert size <= 25e6
+    denoiser_bytes = (folder / denoiser / "diffusion_pytorch_model.safetensors").stat().st_size
+    for stand_in in (w for w in every if w.parent.name in OPTIONAL_FOLDERS):
+        assert stand_in.stat().st_size <= denoiser_bytes, stand_in
 
 
 @pytest.mark.parametrize("name", ["shapes-unet", "shapes-dit"])
