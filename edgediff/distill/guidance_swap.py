@@ -98,10 +98,12 @@ def check_student_fits(model: Model, student: GuidedStudent) -> None:
         raise EdgeDiffError(f"the student in {student.folder} is a {student.class_name or 'unknown class'}, but "
                             f"{model.source}'s denoiser is a {teacher_class}; distil one from this model")
     weights = teacher / WEIGHTS_FILE
-    if student.teacher_sha256 and weights.is_file() and sha256_file(weights) != student.teacher_sha256:
+    if not student.teacher_sha256 or not weights.is_file():
+        return
+    actual = sha256_file(weights)
+    if actual != student.teacher_sha256:
         raise EdgeDiffError(f"the student in {student.folder} was distilled from other denoiser weights (sha256 "
-                            f"{student.teacher_sha256[:12]}, this model's are {sha256_file(weights)[:12]}); distil "
-                            "one from this model")
+                            f"{student.teacher_sha256[:12]}, this model's are {actual[:12]}); distil one from this model")
 
 
 def with_guided_denoiser(model: Model, folder: Path) -> Model:

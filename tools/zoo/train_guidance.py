@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import argparse
 import copy
-import hashlib
 import json
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from edgediff.models.hashing import sha256_file
 from tools.zoo.common import Log, device, ema_update, seed_everything
 from tools.zoo.data import load
 from tools.zoo.train_diffusion import encode_latents, make_denoise_step, predict
@@ -66,8 +66,7 @@ def _load_teacher(folder: Path, family: str) -> torch.nn.Module:
 
 def teacher_sha256(folder: Path, family: str) -> str:
     """What the student records of its teacher, so a build can refuse a student of other weights."""
-    weights = folder / TEACHER_FOLDERS[family] / "diffusion_pytorch_model.safetensors"
-    return hashlib.sha256(weights.read_bytes()).hexdigest()
+    return sha256_file(folder / TEACHER_FOLDERS[family] / "diffusion_pytorch_model.safetensors")
 
 
 def run(args: argparse.Namespace) -> None:
