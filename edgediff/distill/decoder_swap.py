@@ -14,7 +14,8 @@ from typing import Any
 
 import torch
 
-from edgediff.errors import EdgeDiffError, ModelLoadError
+from edgediff.distill.stand_ins import StandInOption, source_folder
+from edgediff.errors import EdgeDiffError
 from edgediff.models.diffusers_folder import TINY_DECODER_FOLDER
 from edgediff.models.hashing import sha256_file
 from edgediff.models.types import Geometry, Model
@@ -43,31 +44,15 @@ class TinyDecoderWrapper(ExportWrapper):
         return [TensorSpec("latents", (batch, self.geometry.latent_channels, h, w), "float32")]
 
 
-def source_folder(model: Model) -> Path | None:
-    """The diffusers folder a model was loaded from (None for ``config:`` architectures)."""
-    if model.source.startswith("config:"):
-        return None
-    from edgediff.zoo.paths import resolve_model_dir
-
-    try:
-        return resolve_model_dir(model.source)
-    except ModelLoadError:
-        return None
+DECODER_OPTION = StandInOption(
+    flag="--decoder", shipped_word=SHIPPED, what=f"tiny decoder ({SHIPPED_FOLDER}/)",
+    holds="a distilled decoder's config.json and model.safetensors", train_stage="tiny-decoder")
 
 
 def decoder_folder(model: Model, choice: str) -> Path:
     """``tiny``: the decoder the model ships in ``vae_decoder_tiny/``; anything else: a folder path."""
-    if choice != SHIPPED:
-        folder = Path(choice)
-        if not folder.is_dir():
-            raise EdgeDiffError(f"--decoder {choice}: no such folder; pass 'tiny' or a folder holding a distilled "
-                                "decoder's config.json and model.safetensors")
-        return folder
     source = source_folder(model)
-    if source is None or not (source / SHIPPED_FOLDER).is_dir():
-        raise EdgeDiffError(f"{model.source} ships no tiny decoder ({SHIPPED_FOLDER}/); distil one with "
-                            "'python3 -m tools.zoo.train tiny-decoder' and pass --decoder FOLDER, or drop --decoder")
-    return source / SHIPPED_FOLDER
+    return DECODER_OPTION.resolve(model, choice, None if source is None else source / SHIPPED_FOLDER)
 
 
 def check_decoder_fits(model: Model, folder: Path) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from edgediff.distill.decoder_swap import source_folder
+from edgediff.distill.stand_ins import StandInOption, source_folder
 from edgediff.errors import EdgeDiffError
 from edgediff.models.diffusers_folder import DENOISER_KEYS, GUIDED_DENOISER_FOLDERS, class_loader
 from edgediff.models.hashing import sha256_file, sha256_tree
@@ -72,20 +72,16 @@ def _teacher_folder(model: Model) -> Path | None:
     return next((source / key for key in DENOISER_KEYS if (source / key / "config.json").is_file()), None)
 
 
+STUDENT_OPTION = StandInOption(
+    flag="--denoiser", shipped_word=SHIPPED, what="guidance-distilled denoiser",
+    holds="a guidance-distilled denoiser", train_stage="guidance")
+
+
 def student_folder(model: Model, choice: str) -> Path:
     """``guided``: the student the model ships beside its denoiser; anything else: a folder path."""
-    if choice != SHIPPED:
-        folder = Path(choice)
-        if not folder.is_dir():
-            raise EdgeDiffError(f"--denoiser {choice}: no such folder; pass 'guided' or a folder holding a "
-                                "guidance-distilled denoiser")
-        return folder
     teacher = _teacher_folder(model)
     shipped = None if teacher is None else teacher.parent / GUIDED_DENOISER_FOLDERS[teacher.name]
-    if shipped is None or not shipped.is_dir():
-        raise EdgeDiffError(f"{model.source} ships no guidance-distilled denoiser; distil one with "
-                            "'python3 -m tools.zoo.train guidance' and pass --denoiser FOLDER, or drop --denoiser")
-    return shipped
+    return STUDENT_OPTION.resolve(model, choice, shipped)
 
 
 def check_student_fits(model: Model, student: GuidedStudent) -> None:
