@@ -91,3 +91,31 @@ def image_grid(images: np.ndarray, cols: int = 8, limit: int = 64) -> np.ndarray
     padded = np.zeros((rows * cols, h, w, 3), dtype=np.uint8)
     padded[: len(images)] = images
     return padded.reshape(rows, cols, h, w, 3).transpose(0, 2, 1, 3, 4).reshape(rows * h, cols * w, 3)
+
+
+def adherence_scorer(dev: torch.device, weights: Path | None = None) -> Any:
+    """``score(prompts, images_u8) -> adherence summary``: the evaluator's classifier on ``dev``.
+
+    Training scripts score their samples on the GPU they trained on, with the same classifier and
+    scoring rules the evaluator uses on bundles (``edgediff.eval``), so the numbers compare.
+    ``weights``: a classifier trained in the same run; the shipped one otherwise.
+    """
+    from edgediff.eval.adherence import score
+    from edgediff.eval.classifier import WEIGHTS
+    from edgediff.eval.classifier_torch import AttributeNet
+    from edgediff.eval.labels import decode
+    from edgediff.zoo.grammar import parse_prompt
+
+    net = AttributeNet()
+    load_into(net, weights or WEIGHTS)
+    net = net.to(dev).eval()
+
+    def score_images(prompts: list[str], images_u8: np.ndarray) -> dict[str, Any]:
+        with torch.no_grad():
+            x = torch.from_numpy(images_u8).to(dev).permute(0, 3, 1, 2).float() / 127.5 - 1
+            logits = net(x)[0].float().cpu().numpy()
+        summary = score([parse_prompt(p) for p in prompts], decode(logits))
+        summary.pop("per_image")
+        return summary
+
+    return score_images

@@ -220,25 +220,16 @@ def sample_and_score(
     from diffusers import DDIMScheduler
     from PIL import Image
 
-    from edgediff.eval.adherence import score
-    from edgediff.eval.classifier import WEIGHTS
-    from edgediff.eval.classifier_torch import AttributeNet
-    from edgediff.eval.labels import decode
     from edgediff.eval.prompts import load_prompt_set
-    from edgediff.zoo.grammar import parse_prompt
     from edgediff.zoo.sampler import ZooSampler
     from edgediff.zoo.tokenizer import encode
-    from tools.zoo.common import load_into as load_weights
+    from tools.zoo.common import adherence_scorer
 
     dev = device()
     classifier_path = args.out / "classifier.safetensors"
-    classifier_path = classifier_path if classifier_path.exists() else WEIGHTS
-    net = AttributeNet()
-    load_weights(net, classifier_path)
-    net = net.to(dev).eval()
+    score_images = adherence_scorer(dev, classifier_path if classifier_path.exists() else None)
     vae.register_to_config(scaling_factor=scaling)
     prompts = load_prompt_set("v1", args.eval_prompts)
-    scenes = [parse_prompt(p) for p in prompts]
     results: dict[str, object] = {}
     for name, denoiser in denoisers.items():
         sampler = ZooSampler(
@@ -254,11 +245,7 @@ def sample_and_score(
                 imgs = sampler.generate(
                     prompts, list(range(len(prompts))), steps=steps, guidance_scale=scale, batch_size=200
                 )
-                with torch.no_grad():
-                    x = torch.from_numpy(imgs).to(dev).permute(0, 3, 1, 2).float() / 127.5 - 1
-                    logits = net(x)[0].float().cpu().numpy()
-                s = score(scenes, decode(logits))
-                s.pop("per_image")
+                s = score_images(prompts, imgs)
                 results[f"{name}_cfg{scale}_steps{steps}"] = s
                 print(f"{name} cfg {scale} steps {steps}: {json.dumps(s)}", flush=True)
                 if scale == 5.0:

@@ -152,20 +152,12 @@ def score_student(teacher_folder: Path, student_folder: Path, w: float, count: i
     (not in the training stream), same seeds, at 30 and 4 DDIM steps; PSNR of student vs teacher images."""
     from diffusers import PixArtTransformer2DModel, UNet2DConditionModel
 
-    from edgediff.eval.adherence import score
-    from edgediff.eval.classifier import WEIGHTS
-    from edgediff.eval.classifier_torch import AttributeNet
-    from edgediff.eval.labels import decode
     from edgediff.eval.prompts import load_prompt_set
-    from edgediff.zoo.grammar import parse_prompt
     from edgediff.zoo.sampler import ZooSampler
-    from tools.zoo.common import load_into
+    from tools.zoo.common import adherence_scorer
 
-    net = AttributeNet()
-    load_into(net, WEIGHTS)
-    net = net.to(dev).eval()
+    score_images = adherence_scorer(dev)
     prompts = load_prompt_set("v1", count)
-    scenes = [parse_prompt(p) for p in prompts]
     sampler = ZooSampler.from_folder(teacher_folder, device=dev)
     teacher_denoiser = sampler.denoiser
     kind = UNet2DConditionModel if "unet" in student_folder.name else PixArtTransformer2DModel
@@ -177,10 +169,7 @@ def score_student(teacher_folder: Path, student_folder: Path, w: float, count: i
             sampler.denoiser = denoiser
             images[name] = sampler.generate(prompts, list(range(len(prompts))), steps=steps, guidance_scale=scale,
                                             batch_size=200)
-            with torch.no_grad():
-                x = torch.from_numpy(images[name]).to(dev).permute(0, 3, 1, 2).float() / 127.5 - 1
-                s = score(scenes, decode(net(x)[0].float().cpu().numpy()))
-            s.pop("per_image")
+            s = score_images(prompts, images[name])
             results[f"{name}_steps{steps}"] = s
             print(f"{name} (scale {scale}) steps {steps}: {json.dumps(s)}", flush=True)
         diff = images["student"].astype(np.float64) - images["teacher"].astype(np.float64)
