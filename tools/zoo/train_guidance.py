@@ -57,6 +57,19 @@ def _family(folder: Path) -> str:
     return "unet" if "unet" in json.loads((folder / "model_index.json").read_text()) else "dit"
 
 
+def check_teacher(folder: Path) -> str:
+    """The teacher's family, or a one-line exit naming what ``folder`` lacks, before any data is loaded."""
+    missing = [name for name in ("model_index.json", "edgediff.json") if not (folder / name).is_file()]
+    if missing:
+        raise SystemExit(f"--teacher {folder}: not a zoo model folder (no {', '.join(missing)}); pass one such as "
+                         "edgediff/zoo/models/shapes-unet")
+    family = _family(folder)
+    if not (folder / TEACHER_FOLDERS[family] / "diffusion_pytorch_model.safetensors").is_file():
+        raise SystemExit(f"--teacher {folder}: no {TEACHER_FOLDERS[family]}/diffusion_pytorch_model.safetensors to "
+                         "distil from; pass a zoo model folder with its denoiser weights")
+    return family
+
+
 def _load_teacher(folder: Path, family: str) -> torch.nn.Module:
     from diffusers import PixArtTransformer2DModel, UNet2DConditionModel
 
@@ -75,7 +88,7 @@ def run(args: argparse.Namespace) -> None:
 
     from edgediff.zoo.tokenizer import encode
 
-    family = _family(args.teacher)
+    family = check_teacher(args.teacher)
     defaults = json.loads((args.teacher / "edgediff.json").read_text())
     w = float(args.guidance_scale if args.guidance_scale is not None else defaults["default_guidance_scale"])
     gen = seed_everything(args.seed)
