@@ -56,16 +56,24 @@ def generate_png(
     steps: int | None = None,
     guidance_scale: float | None = None,
     cache_interval: int | None = None,
+    notify: Any = None,
 ) -> dict[str, float]:
-    """Run a bundle once and write a PNG atomically; returns the stage timings in ms."""
+    """Run a bundle once and write a PNG atomically; returns the stage timings in ms.
+
+    ``notify(text)`` hears, before the run, why a cached bundle's quality report does not cover ``steps``.
+    """
     import os
     import tempfile
 
     from PIL import Image
 
+    from edgediff.cache.plan import unmeasured_steps_note
     from edgediff.runtimes.pipeline import BundlePipeline
 
     pipe = BundlePipeline(bundle)
+    if notify is not None and cache_interval != 1 and (
+            note := unmeasured_steps_note(pipe.bundle.manifest, steps)):
+        notify(note)
     result = pipe(prompt, negative_prompt=negative_prompt, class_label=class_label, seed=seed, steps=steps,
                   guidance_scale=guidance_scale, cache_interval=cache_interval)
     output.parent.mkdir(parents=True, exist_ok=True)

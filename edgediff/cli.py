@@ -146,13 +146,8 @@ def export(model: str | None, target_name: str, output: Path, recipe_file: Path 
 def run(bundle: Path, output: Path, **kwargs: Any) -> None:
     """Generate an image from a bundle, through its runtime (no torch)."""
     from edgediff.api import generate_png
-    from edgediff.bundle import open_bundle
-    from edgediff.cache.plan import unmeasured_steps_note
 
-    if kwargs.get("cache_interval") != 1 and (
-            note := unmeasured_steps_note(open_bundle(bundle, verify=False).manifest, kwargs.get("steps"))):
-        click.echo(f"note: {note}", err=True)
-    timings = generate_png(bundle, output, **kwargs)
+    timings = generate_png(bundle, output, notify=lambda note: click.echo(f"note: {note}", err=True), **kwargs)
     click.echo(f"wrote {output} ({', '.join(f'{k} {v:.0f}' for k, v in timings.items())})")
 
 
