@@ -140,7 +140,7 @@ def test_a_student_of_other_weights_or_another_class_is_refused(tmp_path: Path) 
         with_guided_denoiser(model, folder)
 
 
-@pytest.mark.parametrize("name", ["zoo:shapes-dit"])
+@pytest.mark.parametrize("name", ["zoo:shapes-dit", "zoo:shapes-unet"])
 def test_a_shipped_student_is_its_teacher_distilled_at_the_models_default_guidance(name: str) -> None:
     from edgediff.models import load_model
 
