@@ -156,14 +156,14 @@ def _partial(settings: dict[str, Any], model: Model) -> bool:
 
 def _calibration_for_build(model: Model, target: Target, recipe: Recipe, settings: dict[str, Any],
                            progress: Progress) -> Any:
-    """Capture calibration data once, when a static (activation-calibrated) scheme is requested."""
+    """Capture calibration data once, when the target's format quantizes activations with static ranges
+    for the requested scheme (int8 everywhere; int4w's convolutions on XNNPACK)."""
     precision = settings["precision"]
     if precision in FLOAT_PRECISIONS:
         return None
     from edgediff.quantize.calibration import CalibrationSet, capture_calibration
 
-    scheme = scheme_for(precision, settings)
-    samples = int(recipe.options.get("calibration_samples", getattr(scheme, "calibration_samples", 0)))
+    samples = calibration_samples_for(scheme_for(precision, settings), target, recipe)
     if settings["quality_target"].requested:  # the sensitivity ranking runs on real feeds
         from edgediff.build_quality import SENSITIVITY_FEEDS
 
@@ -178,6 +178,16 @@ def _calibration_for_build(model: Model, target: Target, recipe: Recipe, setting
     # one extra sample per component is held out for the quantized parity check
     return capture_calibration(model, sampling, samples=samples + 1, components=settings["quantized_components"],
                                device=target.reference_device)
+
+
+def calibration_samples_for(scheme: Any, target: Target, recipe: Recipe) -> int:
+    """How many feeds ``scheme`` calibrates on when ``target``'s format builds it; 0 where it keeps
+    activations float (weight-only schemes, and int4w everywhere but XNNPACK)."""
+    from edgediff.export.base import calibrated_schemes, get_exporter
+
+    if scheme.name not in calibrated_schemes(get_exporter(target.format)):
+        return 0
+    return int(recipe.options.get("calibration_samples", scheme.calibration_samples))
 
 
 def sampling_recipe(settings: dict[str, Any]) -> Recipe:

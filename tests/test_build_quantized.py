@@ -44,3 +44,19 @@ def test_a_scheme_the_format_lacks_is_refused_before_work(tiny_model, tmp_path: 
     with pytest.raises(TargetError, match="does not support precision 'fp8'"):
         build(tiny_model, get_target("x86-cpu"), Recipe(precision="fp8"), tmp_path / "q")
     assert not (tmp_path / "q").exists()
+
+
+@pytest.mark.parametrize(("target", "precision", "samples"), [
+    ("x86-cpu", "int8", 64), ("intel-cpu", "int8", 64), ("arm64-cpu", "int8", 64),
+    ("arm64-cpu", "int4w", 64),  # XNNPACK quantizes int4w's convolutions W8A8: their ranges are calibrated
+    ("x86-cpu", "int4w", 0), ("intel-cpu", "int4w", 0), ("arm64-cpu", "int8w", 0), ("x86-cpu", "int8w", 0),
+])
+def test_calibration_is_captured_only_where_the_format_quantizes_activations_statically(
+        target: str, precision: str, samples: int) -> None:
+    from edgediff.build import calibration_samples_for
+    from edgediff.quantize import get_scheme
+
+    scheme = get_scheme(precision)
+    assert calibration_samples_for(scheme, get_target(target), Recipe()) == samples
+    asked = Recipe(options={"calibration_samples": 8})
+    assert calibration_samples_for(scheme, get_target(target), asked) == (8 if samples else 0)

@@ -24,7 +24,8 @@ def test_int4w_convolution_bits_follow_the_recipe(tiny_model, tmp_path: Path, co
                     options={"quality_report": False, "scheme": {"conv_bits": conv_bits}})
     bundle = build(tiny_model, get_target("x86-cpu"), recipe, tmp_path / "q")
     scheme = bundle.components["denoiser"]["quantization"]["scheme"]
-    assert scheme == {"name": "int4w", "version": 2, "group_size": 64, "symmetric": True, "conv_bits": conv_bits}
+    assert scheme == {"name": "int4w", "version": 2, "group_size": 64, "symmetric": True, "conv_bits": conv_bits,
+                      "calibration_samples": 64}  # read by XNNPACK only
     # MatMul weights live in MatMulNBits' uint8 blobs; INT4 initializers are the convolutions'
     assert (_int4_initializers(bundle) > 0) == (conv_bits == 4)
 

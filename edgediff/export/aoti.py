@@ -87,6 +87,7 @@ def check_cpp_compiler(compiler: str | None = None) -> None:
 class AotiExporter:
     format = "aoti"
     runtime = "aoti"
+    calibrated_schemes = frozenset({"int8", "fp8"})  # static activation scales (record_input_amax)
 
     def __init__(self, device: str = "cuda") -> None:
         self.device = device  # tests build CPU packages through the same path

@@ -45,6 +45,9 @@ class Exporter(Protocol):
 
     format: str
     runtime: str
+    # Schemes whose activations this format quantizes with static ranges: a build captures calibration
+    # feeds for these only (``calibrated_schemes`` below reads it, defaulting to static int8 alone).
+    calibrated_schemes: frozenset[str]
 
     def export(self, request: ExportRequest) -> Path: ...
 
@@ -58,6 +61,14 @@ _MODULES = {
     "executorch": "edgediff.export.executorch",
     "aoti": "edgediff.export.aoti",
 }
+
+
+STATIC_SCHEMES = frozenset({"int8"})  # what every format calibrates
+
+
+def calibrated_schemes(exporter: Exporter) -> frozenset[str]:
+    """The schemes ``exporter`` needs calibration feeds for."""
+    return getattr(exporter, "calibrated_schemes", STATIC_SCHEMES)
 
 
 def get_exporter(format_name: str) -> Exporter:

@@ -36,6 +36,7 @@ class HalfPrecision(torch.nn.Module):
 class ExecuTorchExporter:
     format = "executorch"
     runtime = "executorch"
+    calibrated_schemes = frozenset({"int8", "int4w"})  # int4w: convolutions W8A8 (pt2e_xnnpack)
 
     def export(self, request: ExportRequest) -> Path:
         from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner

@@ -6,7 +6,7 @@ from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING
 
 from edgediff.errors import EdgeDiffError
-from edgediff.quantize.schemes import Int8Static, Scheme
+from edgediff.quantize.schemes import Int4Weight, Int8Static, Scheme
 
 if TYPE_CHECKING:
     from edgediff.quantize.calibration import Feeds
@@ -22,8 +22,11 @@ def require_supported(backend: str, supported: Collection[str], scheme: Scheme, 
 
 
 def calibration_for(scheme: Scheme, calibration: Sequence[Feeds], input_names: Sequence[str]) -> list[Feeds]:
-    """The feeds a static scheme calibrates on: at most ``calibration_samples``, each with every input."""
-    if not isinstance(scheme, Int8Static):
+    """The feeds a static scheme calibrates on: at most ``calibration_samples``, each with every input.
+
+    ``Int4Weight`` calibrates only where a backend quantizes its convolutions W8A8 (XNNPACK), and only
+    that backend calls this for it."""
+    if not isinstance(scheme, Int8Static | Int4Weight):
         return list(calibration)
     if not calibration:
         raise EdgeDiffError(f"scheme {scheme.name!r} needs calibration feeds; capture them from the pipeline first")

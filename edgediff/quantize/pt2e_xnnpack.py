@@ -9,10 +9,13 @@
   weight-only int8 kernel). Linear layers only: dynamically quantized convolutions fail in ExecuTorch
   1.5 inside a UNet block (lowering stops in ``ChannelsLastTaggedReshapePass``; with the conv fed by a
   reshape excluded, the delegate then fails to propagate shapes at run time), so convolutions stay fp32.
-- int4w: torchao's ``Int8DynamicActivationIntxWeightConfig`` (int4 symmetric groups, int8 dynamic
-  activations), which XNNPACK lowers to its blockwise 4-bit kernels (qd8-f32-qb4w). Linear layers
-  only; asymmetric int4 is refused because XNNPACK's 4-bit kernels have no zero point (measured: the
-  lowered program's cosine dropped to 0.983 while the torch module kept 0.999).
+- int4w: torchao's ``Int8DynamicActivationIntxWeightConfig`` for linear layers (int4 symmetric
+  groups, int8 dynamic activations), which XNNPACK lowers to its blockwise 4-bit kernels
+  (qd8-f32-qb4w); asymmetric int4 is refused because XNNPACK's 4-bit kernels have no zero point
+  (measured: the lowered program's cosine dropped to 0.983 while the torch module kept 0.999).
+  Convolutions then take the int8 flow's static W8A8 (PT2E on the torchao-quantized graph), since
+  XNNPACK has no weight-only convolution: on a UNet block the program went from 1.33x to 4.0x
+  smaller than fp32 weights, at cosine 0.9984 against 0.9983 with float convolutions.
 
 Layer names (``ignored``) are torch module FQNs of ``module`` (``model.down_blocks.0.resnets.0.conv1``);
 every op traced inside an ignored module stays float.
@@ -56,10 +59,13 @@ def quantize_for_xnnpack(
     require_supported(BACKEND, SUPPORTED, scheme, _WHY)
     _refuse_unsupported_options(scheme)
     require_known_layers(BACKEND, ignored, {n for n, _ in module.named_modules() if n}, "torch module FQNs")
+    names = list(input_names) if input_names is not None else list(calibration[0]) if calibration else []
     if isinstance(scheme, Int4Weight):
-        return _int4(module, scheme.group_size, set(ignored))
+        feeds = calibration_for(scheme, calibration, names)
+        linears_in_int4 = _int4(module, scheme.group_size, set(ignored))
+        return _pt2e(linears_in_int4, example_inputs, dynamic=False, feeds=feeds, names=names, ignored=set(ignored),
+                     ops=("conv2d",))
     if isinstance(scheme, Int8Static):
-        names = list(input_names) if input_names is not None else list(calibration[0]) if calibration else []
         feeds = calibration_for(scheme, calibration, names)
         return _pt2e(module, example_inputs, dynamic=False, feeds=feeds, names=names, ignored=set(ignored))
     assert isinstance(scheme, Int8Weight)
@@ -94,6 +100,7 @@ def _pt2e(
     feeds: list[Feeds],
     names: Sequence[str],
     ignored: set[str],
+    ops: Sequence[str] = ("conv2d", "linear"),
 ) -> torch.nn.Module:
     import torch
     from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
@@ -107,9 +114,8 @@ def _pt2e(
     # Convolutions and linears only, not XNNPACKQuantizer's global set (add, mul, cat, ...): a
     # per-tensor int8 range on the timestep embedding's t * freqs (t up to 999) turns its sin/cos into
     # noise; quantizing every supported op measured 0.33 cosine on a UNet block, conv + linear 0.9995.
-    ops = [torch.ops.aten.linear.default] if dynamic else [torch.ops.aten.conv2d.default, torch.ops.aten.linear.default]
-    for op in ops:
-        quantizer.set_operator_type(op, config)
+    for op in ("linear",) if dynamic else ops:
+        quantizer.set_operator_type(getattr(torch.ops.aten, op).default, config)
     if ignored:
         quantizer.set_filter_function(lambda node: not _in_ignored(node, ignored))
     with torch.no_grad():

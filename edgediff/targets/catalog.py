@@ -37,7 +37,7 @@ _ENTRIES = (
         device="cpu",
         requires=("executorch",),
         notes="Android/Linux arm64 phones and boards; ExecuTorch .pte lowered to XNNPACK (also runs on x86); PT2E quantization; "
-              "int4w reaches linear layers only: convolutions stay fp32 (XNNPACK has no weight-only convolution)",
+              "int4w: 4-bit linear layers, convolutions static W8A8 (XNNPACK has no weight-only convolution; calibrated)",
     ),
     Target(
         name="snapdragon-8-gen3",
