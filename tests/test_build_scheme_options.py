@@ -32,7 +32,7 @@ def test_int4w_convolution_bits_follow_the_recipe(tiny_model, tmp_path: Path, co
 
 def test_bad_scheme_options_fail_before_any_work(tiny_model, tmp_path: Path) -> None:  # noqa: ANN001
     target = get_target("x86-cpu")
-    with pytest.raises(EdgeDiffError, match="scheme 'int4w' has no option 'bits'; its options: conv_bits, group_size, symmetric"):
+    with pytest.raises(EdgeDiffError, match="scheme 'int4w' has no option 'bits'; its options: calibration_samples, conv_bits, group_size, symmetric"):
         build(tiny_model, target, Recipe(precision="int4w", options={"scheme": {"bits": 3}}), tmp_path / "a")
     with pytest.raises(EdgeDiffError, match="conv_bits must be 4 or 8, got 2"):
         build(tiny_model, target, Recipe(precision="int4w", options={"scheme": {"conv_bits": 2}}), tmp_path / "b")
