@@ -15,6 +15,7 @@ with guidance (``build_report``), not assumed.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import asdict, dataclass, replace
@@ -42,7 +43,21 @@ class GuidedStudent:
     teacher_sha256: str | None
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self) | {"folder": str(self.folder), "sha256": sha256_tree(self.folder)}
+        return asdict(self) | {"folder": str(self.folder), "sha256": student_sha256(self.folder)}
+
+
+def student_sha256(folder: Path) -> str:
+    """The student folder's ``sha256_tree``, hashed once per build although both the model's source hash and
+    the manifest's record name it; keyed on each file's size and mtime, so an edited folder hashes anew."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    stamp = tuple((p.relative_to(folder).as_posix(), p.stat().st_size, p.stat().st_mtime_ns) for p in files)
+    return _tree_hash(str(folder.resolve()), stamp)
+
+
+@functools.lru_cache(maxsize=8)
+def _tree_hash(folder: str, stamp: tuple[tuple[str, int, int], ...]) -> str:
+    del stamp  # part of the cache key only
+    return sha256_tree(Path(folder))
 
 
 def read_student(folder: Path) -> GuidedStudent:
@@ -115,7 +130,7 @@ def with_guided_denoiser(model: Model, folder: Path) -> Model:
         return denoiser_wrapper(model.family, load(), model.geometry, model.num_classes)
 
     factories = dict(model.component_factories) | {"denoiser": build}
-    source_hash = hashlib.sha256(f"{model.source_hash}:guided:{sha256_tree(folder)}".encode()).hexdigest()
+    source_hash = hashlib.sha256(f"{model.source_hash}:guided:{student_sha256(folder)}".encode()).hexdigest()
     return replace(model, component_factories=factories, source_hash=source_hash,
                    defaults=replace(model.defaults, guidance_scale=1.0))
 

@@ -150,3 +150,16 @@ def test_a_shipped_student_is_its_teacher_distilled_at_the_models_default_guidan
     assert read_student(folder).guidance_scale == model.defaults.guidance_scale > 1.0
     assert guided.defaults.guidance_scale == 1.0 and guided.source_hash != model.source_hash
     assert load_model(name).source_hash == model.source_hash  # the student folder is not part of the model's hash
+
+
+def test_the_student_hash_is_reused_within_a_build_and_follows_an_edit(tmp_path: Path) -> None:
+    from edgediff.distill.guidance_swap import student_sha256
+    from edgediff.models.hashing import sha256_tree
+
+    folder = tmp_path / "s"
+    folder.mkdir()
+    (folder / "config.json").write_text("{}")
+    first = student_sha256(folder)
+    assert first == sha256_tree(folder) == student_sha256(folder)
+    (folder / "config.json").write_text('{"edited": 1}')
+    assert student_sha256(folder) == sha256_tree(folder) != first
