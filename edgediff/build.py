@@ -91,7 +91,7 @@ def resolve_settings(model: Model, target: Target, recipe: Recipe) -> dict[str, 
     settings["quality_target"] = None
     settings["quality_report"] = bool(recipe.options.get("quality_report", True))
     if precision not in FLOAT_PRECISIONS:
-        from edgediff.quantize import supported_schemes
+        from edgediff.quantize import check_scheme_options, supported_schemes
         from edgediff.quantize.quality import QualityTarget, check_target_measurable
 
         if precision not in supported_schemes(target.format):
@@ -102,7 +102,8 @@ def resolve_settings(model: Model, target: Target, recipe: Recipe) -> dict[str, 
             check_target_measurable(quality, pipeline_spec(model, settings))
         settings["quality_target"] = quality
         settings["scheme_options"] = _scheme_options(recipe.options)
-        scheme_for(precision, settings)  # an unknown or bad option fails here, before any work
+        # an unknown or bad option, or one the target's backend cannot build, fails here, before any work
+        check_scheme_options(target.format, scheme_for(precision, settings))
     elif any(k in recipe.options for k in ("max_quality_drop", "min_psnr", "keep_float", "scheme")):
         raise TargetError(f"quality targets, --keep-float and scheme options apply to quantized precisions, not "
                           f"{precision}; add --precision int8 (or int8w, int4w)")

@@ -132,17 +132,14 @@ class AotiExporter:
 def _quantize_linears(wrapped: Bf16Compute, request: ExportRequest, example: tuple[torch.Tensor, ...],
                       device: str) -> None:
     """Swap ``wrapped.inner``'s linear layers for static W8A8 ones calibrated on the request's feeds."""
-    from edgediff.quantize.torch_gpu import quantize_linear_layers, record_input_amax
+    from edgediff.quantize.torch_gpu import check_options, quantize_linear_layers, record_input_amax
 
     quantization = request.quantization
     assert quantization is not None
     scheme = SCHEMES.get(type(quantization.scheme))
     if scheme is None:
         raise EdgeDiffError(f"the aoti format quantizes to fp8 or int8, not {quantization.scheme.name!r}")
-    if isinstance(quantization.scheme, Int8Static) and (quantization.scheme.hybrid
-                                                        or quantization.scheme.smooth_quant_alpha is not None):
-        raise EdgeDiffError("hybrid int8 and SmoothQuant are ONNX/OpenVINO options; the aoti format runs "
-                            "plain static int8: use the scheme's defaults")
+    check_options(quantization.scheme)
     if not quantization.calibration:
         raise EdgeDiffError(f"{scheme} on the aoti format needs calibration feeds for its static activation "
                             "scales; set calibration_samples above 0")

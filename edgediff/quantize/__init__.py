@@ -8,6 +8,10 @@ exposes ``SUPPORTED`` (the scheme names it implements) and one function:
 - ``pt2e_xnnpack.quantize_for_xnnpack(module, example_inputs, scheme, calibration, ignored)`` -> ``nn.Module``
 - ``torch_gpu.quantize_linear_layers(module, scheme, ...)`` -> ``nn.Module`` (the AOTInductor exporter's)
 
+A backend may also expose ``check_options(scheme)``, refusing scheme options it has no kernel for
+(hybrid int8 on XNNPACK, say); ``check_scheme_options`` runs it when a build resolves its settings,
+before calibration is captured.
+
 ``sensitivity`` chooses the ``ignored`` layers (kept in float) for a quality target.
 """
 
@@ -42,6 +46,15 @@ def supported_schemes(format_name: str) -> frozenset[str]:
     return importlib.import_module(module).SUPPORTED if module else frozenset()
 
 
+
+def check_scheme_options(format_name: str, scheme: Scheme) -> None:
+    """Raise the backend's one-line error if ``format_name`` cannot build ``scheme`` with its options."""
+    module = BACKENDS.get(format_name)
+    check = getattr(importlib.import_module(module), "check_options", None) if module else None
+    if check is not None:
+        check(scheme)
+
+
 __all__ = [
     "BACKENDS",
     "SCHEMES",
@@ -51,6 +64,7 @@ __all__ = [
     "Int8Static",
     "Int8Weight",
     "Scheme",
+    "check_scheme_options",
     "get_scheme",
     "scheme_from_json",
     "supported_schemes",

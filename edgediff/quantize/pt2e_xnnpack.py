@@ -57,7 +57,7 @@ def quantize_for_xnnpack(
     order (default: the first feed's key order).
     """
     require_supported(BACKEND, SUPPORTED, scheme, _WHY)
-    _refuse_unsupported_options(scheme)
+    check_options(scheme)
     require_known_layers(BACKEND, ignored, {n for n, _ in module.named_modules() if n}, "torch module FQNs")
     names = list(input_names) if input_names is not None else list(calibration[0]) if calibration else []
     if isinstance(scheme, Int4Weight):
@@ -72,7 +72,8 @@ def quantize_for_xnnpack(
     return _pt2e(module, example_inputs, dynamic=True, feeds=[], names=[], ignored=set(ignored))
 
 
-def _refuse_unsupported_options(scheme: Scheme) -> None:
+def check_options(scheme: Scheme) -> None:
+    """Refuse scheme options XNNPACK has no kernel for; builds call it before capturing calibration."""
     if isinstance(scheme, Int8Static) and scheme.hybrid:
         raise EdgeDiffError(
             "hybrid int8 (weight-only MatMuls) is not available on XNNPACK, which has no weight-only int8 kernel; "

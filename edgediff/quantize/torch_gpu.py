@@ -47,6 +47,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from edgediff.errors import EdgeDiffError
+from edgediff.quantize.schemes import Int8Static, Scheme
 
 SUPPORTED = frozenset({"fp8", "int8"})
 
@@ -350,3 +351,10 @@ def _observed_rows(
         for handle in handles:
             handle.remove()
     return rows
+
+
+def check_options(scheme: Scheme) -> None:
+    """Refuse int8 options this backend does not implement; builds call it before capturing calibration."""
+    if isinstance(scheme, Int8Static) and (scheme.hybrid or scheme.smooth_quant_alpha is not None):
+        raise EdgeDiffError("hybrid int8 and SmoothQuant are ONNX/OpenVINO options; the aoti format runs "
+                            "plain static int8: use the scheme's defaults")

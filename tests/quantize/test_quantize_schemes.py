@@ -93,3 +93,15 @@ def test_importing_the_backends_loads_no_engine() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_an_option_the_targets_backend_cannot_build_is_refused_before_any_work(tiny_model) -> None:
+    from edgediff.build import resolve_settings
+    from edgediff.recipe import Recipe
+    from edgediff.targets import get_target
+
+    hybrid = Recipe(precision="int8", options={"scheme": {"hybrid": True}})
+    with pytest.raises(EdgeDiffError, match="hybrid int8 .*not available on XNNPACK"):
+        resolve_settings(tiny_model, get_target("arm64-cpu"), hybrid)
+    for target in ("x86-cpu", "intel-cpu"):  # ONNX Runtime and OpenVINO build it
+        assert resolve_settings(tiny_model, get_target(target), hybrid)["precision"] == "int8"

@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tools.bench.quantize import quality_targets
+from tools.bench.quantize import quality_targets, split_precision
 from tools.bench.worker_process import REPO, EngineSpec, EngineTurns
 
 PEER_WORKER = REPO / "tools" / "bench" / "peers" / "optimum_worker.py"
@@ -47,8 +47,10 @@ PEERS = {"optimum-intel": ("openvino", ("fp32", "bf16", "int8", "int8-hybrid")),
          "optimum-onnxruntime": ("onnxruntime", ("fp32", "int8"))}
 TARGETS = ("x86-cpu", "intel-cpu", "arm64-cpu")
 # int8 is static W8A8; int8w is weight-only, the like-for-like match for the peers' default "int8";
-# bf16 (intel-cpu only) meets optimum-intel's bf16, OpenVINO's own default on CPUs with bf16 units
-EDGEDIFF_PRECISIONS = ("fp32", "bf16", "int8", "int8w")
+# int8-hybrid (ONNX and OpenVINO targets) matches optimum-intel's int8-hybrid: W8A8 convolutions,
+# weight-only MatMuls; bf16 (intel-cpu only) meets optimum-intel's bf16, OpenVINO's own default on
+# CPUs with bf16 units
+EDGEDIFF_PRECISIONS = ("fp32", "bf16", "int8", "int8w", "int8-hybrid")
 FLOAT_VARIANT_PRECISIONS = ("fp32", "bf16")  # the precisions built again with DeepCache / the distilled decoder
 TIMING_PROMPT = "a red circle above a blue square"  # zoo grammar; any text serves random-weight models
 
@@ -179,7 +181,7 @@ def bundle_dir(model: str, target: str, precision: str, height: int, width: int,
         if found == (model, expected_hash, height, width):
             return out
     print(f"  exporting {out.name}", file=sys.stderr, flush=True)
-    export_bundle(model, target, out, precision=precision, height=height, width=width, force=True,
+    export_bundle(model, target, out, precision=split_precision(precision)[0], height=height, width=width, force=True,
                   options={"quality_report": False, **options})
     return out
 
@@ -226,7 +228,7 @@ def plan_engines(args: argparse.Namespace, folder_fn: Any, geometry: dict[str, A
         variants += [(p, v | {"denoiser": "guided"}) for p, v in variants if p in FLOAT_VARIANT_PRECISIONS]
     for target in TARGETS:
         for precision, extra in variants:
-            if precision not in get_target(target).precisions:
+            if not builds_precision(get_target(target), precision):
                 continue
             name = (f"edgediff-{target}-{precision}" + (f"-cache{extra['cache_interval']}" if "cache_interval" in extra
                                                         else "") + ("-tinyvae" if "decoder" in extra else "")
@@ -240,8 +242,9 @@ def plan_engines(args: argparse.Namespace, folder_fn: Any, geometry: dict[str, A
                 if precision in args.max_quality_drop:
                     options |= {"max_quality_drop": args.max_quality_drop[precision],
                                 "quality_prompts": args.search_prompts}
+                scheme = split_precision(precision)[1]
                 out = bundle_dir(args.model, target, precision, geometry["height"], geometry["width"], args.work,
-                                 options)
+                                 options | ({"scheme": scheme} if scheme else {}))
                 spec_by_name[name].command = [sys.executable, "-m", "tools.bench.workers.edgediff_worker", "--bundle",
                                               str(out), "--threads", threads]
                 return {"bundle_export_s": round(time.perf_counter() - start, 1)}
@@ -250,6 +253,23 @@ def plan_engines(args: argparse.Namespace, folder_fn: Any, geometry: dict[str, A
     spec_by_name = {s.name: s for s in specs}
     patterns = args.engines or ["*"]
     return [s for s in specs if any(fnmatch.fnmatchcase(s.name, p) for p in patterns)]
+
+
+def builds_precision(target: Any, word: str) -> bool:
+    """Whether ``target`` builds the precision word (``int8-hybrid``: int8 with that scheme variant)."""
+    from edgediff.errors import EdgeDiffError
+    from edgediff.quantize import check_scheme_options, get_scheme
+
+    precision, scheme = split_precision(word)
+    if precision not in target.precisions:
+        return False
+    if not scheme:
+        return True
+    try:
+        check_scheme_options(target.format, get_scheme(precision, **scheme))
+    except EdgeDiffError:
+        return False
+    return True
 
 
 def worker_env(policy: str) -> dict[str, str]:

@@ -37,19 +37,33 @@ from tools.bench.results import host_line, write_result
 TARGETS = ("x86-cpu", "intel-cpu", "arm64-cpu")
 ZOO_MODELS = ("zoo:shapes-unet", "zoo:shapes-dit")
 ZOO_PRECISIONS = ("fp32", "int8", "int4w")
+# A precision word may name a scheme variant after a dash: ``int8-hybrid`` is int8 in optimum-intel's
+# diffusion mode (weight-only int8 MatMuls, W8A8 convolutions), which ONNX and OpenVINO build.
+SCHEME_VARIANTS = {"hybrid": {"hybrid": True}}
 
 
-def _bundle(model: str, target: str, precision: str, root: Path, **kw: Any) -> Path:
+def split_precision(word: str) -> tuple[str, dict[str, Any]]:
+    """``int8-hybrid`` -> ("int8", {"hybrid": True}): the precision a build takes and its scheme options."""
+    precision, _, variant = word.partition("-")
+    if variant and variant not in SCHEME_VARIANTS:
+        raise SystemExit(f"error: precision {word!r} names an unknown variant {variant!r}; known: "
+                         f"{', '.join(SCHEME_VARIANTS)} (as in int8-hybrid)")
+    return precision, dict(SCHEME_VARIANTS.get(variant, {}))
+
+
+def _bundle(model: str, target: str, word: str, root: Path, **kw: Any) -> Path:
+    """The bundle of one cell, built on first use; ``word`` is a precision, maybe with a scheme variant."""
     from edgediff.api import export_bundle
 
-    options = kw.get("options", {})
+    precision, scheme = split_precision(word)
+    options = kw.pop("options", {}) | ({"scheme": scheme} if scheme else {})
     default = QualityTarget.max_fallback_fraction
     drop, fraction = options.get("max_quality_drop"), options.get("max_fallback_fraction", default)
     target_words = "" if drop is None else f"-drop{drop}" + ("" if fraction == default else f"-float{fraction}")
-    out = root / f"{model.replace(':', '_')}-{kw.get('height', 'native')}-{target}-{precision}{target_words}"
+    out = root / f"{model.replace(':', '_')}-{kw.get('height', 'native')}-{target}-{word}{target_words}"
     if not (out / "manifest.json").is_file():
         print(f"building {out.name}", flush=True)
-        export_bundle(model, target, out, precision=precision, force=True,
+        export_bundle(model, target, out, precision=precision, force=True, options=options,
                       progress=lambda m: print("   ", m, flush=True), **kw)
     return out
 
@@ -144,7 +158,7 @@ def run_speed(args: argparse.Namespace) -> dict[str, Any]:
                 samples = np.load(bundle.path / component["parity"]["samples"])
                 feeds[key] = {k.removeprefix("input."): samples[k] for k in samples.files if k.startswith("input.")}
                 engines[key] = open_session(bundle.runtime, bundle.entry("denoiser"),
-                                            SessionOptions(precision=precision, threads=args.threads))
+                                            SessionOptions(precision=bundle.precision, threads=args.threads))
                 engines[key].run(feeds[key])  # warm-up
                 builds[key] = {"denoiser_bytes": _denoiser_bytes(bundle.path), "parity": component["parity"],
                                "build_s": bundle.manifest["provenance"]["build_seconds"]}
@@ -289,6 +303,8 @@ def main() -> None:
     args = parser.parse_args()
     args.max_quality_drop = quality_targets(args.max_quality_drop)
     args.precisions = args.precisions or list(ZOO_PRECISIONS if args.part == "zoo" else ("fp32", "int8"))
+    for word in args.precisions:
+        split_precision(word)  # an unknown variant fails here, before any build
     if args.update is not None and not (args.part == "zoo" and args.update.is_file()):
         parser.error(f"--update {args.update}: give the JSON of a published zoo table (it is not a file here)")
     args.bundles.mkdir(parents=True, exist_ok=True)
