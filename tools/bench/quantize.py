@@ -38,8 +38,9 @@ TARGETS = ("x86-cpu", "intel-cpu", "arm64-cpu")
 ZOO_MODELS = ("zoo:shapes-unet", "zoo:shapes-dit")
 ZOO_PRECISIONS = ("fp32", "int8", "int4w")
 # A precision word may name a scheme variant after a dash: ``int8-hybrid`` is int8 in optimum-intel's
-# diffusion mode (weight-only int8 MatMuls, W8A8 convolutions), which ONNX and OpenVINO build.
-SCHEME_VARIANTS = {"hybrid": {"hybrid": True}}
+# diffusion mode (weight-only int8 MatMuls, W8A8 convolutions), which ONNX and OpenVINO build;
+# ``int8-matmul`` keeps OpenVINO's Linear layers as matmuls instead of 1x1 convolutions.
+SCHEME_VARIANTS = {"hybrid": {"hybrid": True}, "matmul": {"linears_as_convolutions": False}}
 
 
 def split_precision(word: str) -> tuple[str, dict[str, Any]]:
