@@ -59,12 +59,13 @@ class OpenVinoExporter:
 
 def _traced_form(request: ExportRequest) -> AbstractContextManager[object]:
     """How the module is traced: static int8 with ``linears_as_convolutions`` traces token-wise Linear
-    layers as 1x1 convolutions (OpenVINO's faster int8 kernel without VNNI); as it is otherwise."""
+    layers as 1x1 convolutions (OpenVINO's faster int8 kernel without VNNI), except those kept in
+    float, which stay matmuls; as it is otherwise."""
     from edgediff.quantize.schemes import Int8Static
 
-    scheme = request.quantization.scheme if request.quantization is not None else None
-    if isinstance(scheme, Int8Static) and scheme.linears_as_convolutions and not scheme.hybrid:
+    q = request.quantization
+    if q is not None and isinstance(q.scheme, Int8Static) and q.scheme.linears_as_convolutions and not q.scheme.hybrid:
         from edgediff.quantize.openvino_linear_conv import linears_as_1x1_convolutions
 
-        return linears_as_1x1_convolutions(request.module)
+        return linears_as_1x1_convolutions(request.module, keep=q.ignored)
     return nullcontext()

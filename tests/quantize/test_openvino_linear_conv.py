@@ -39,6 +39,8 @@ def test_the_swap_computes_the_same_layer_and_restores_the_module(mini_block, to
         assert isinstance(mini_block.to_q, LinearAs1x1Conv)
         raise RuntimeError("boom")
     assert type(mini_block.to_q) is nn.Linear  # restored when the block raises too
+    with linears_as_1x1_convolutions(mini_block, keep=["to_out", "ff"]) as swapped:
+        assert swapped == LINEARS - 2 and type(mini_block.to_out) is nn.Linear and type(mini_block.ff) is nn.Linear
 
 
 def _linears_named() -> list[str]:

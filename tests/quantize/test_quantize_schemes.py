@@ -42,19 +42,26 @@ def test_every_scheme_survives_a_json_round_trip(scheme) -> None:
 def test_names_map_to_schemes_with_documented_defaults() -> None:
     assert SCHEMES.names() == ["fp16", "fp8", "int4w", "int8", "int8w"]
     assert get_scheme("int8") == Int8Static(
-        calibration_samples=64, smooth_quant_alpha=None, bias_correction=True, hybrid=False
+        calibration_samples=64, smooth_quant_alpha=None, bias_correction=True, hybrid=False,
+        linears_as_convolutions=True,
     )
     assert get_scheme("int4w", group_size=32) == Int4Weight(group_size=32, symmetric=True)
     assert Int8Static().to_dict() == {
         "name": "int8",
-        "version": 1,
+        "version": 2,
         "calibration_samples": 64,
         "smooth_quant_alpha": None,
         "bias_correction": True,
         "hybrid": False,
+        "linears_as_convolutions": True,
     }
     with pytest.raises(dataclasses.FrozenInstanceError):
         Int8Static().hybrid = True  # type: ignore[misc]
+
+
+def test_version_1_int8_records_read_back_with_openvino_linears_as_matmuls() -> None:
+    # bundles built before version 2 traced every Linear as a matmul, and their manifests say so
+    assert scheme_from_json({"name": "int8", "version": 1, "hybrid": False}) == Int8Static(linears_as_convolutions=False)
 
 
 def test_bad_names_options_and_values_are_user_errors() -> None:
@@ -68,8 +75,8 @@ def test_bad_names_options_and_values_are_user_errors() -> None:
         Int8Static(smooth_quant_alpha=1.5)
     with pytest.raises(EdgeDiffError, match="calibration_samples"):
         Int8Static(calibration_samples=0)
-    with pytest.raises(EdgeDiffError, match="version 2"):
-        scheme_from_json({"name": "int8", "version": 2})
+    with pytest.raises(EdgeDiffError, match="version 3"):
+        scheme_from_json({"name": "int8", "version": 3})
     with pytest.raises(EdgeDiffError, match="not valid JSON"):
         scheme_from_json("{int8")
 
