@@ -1,18 +1,22 @@
 """Token-wise linear layers traced as 1x1 convolutions, for OpenVINO's int8 kernels on AVX2.
 
 On a CPU without 8-bit dot-product instructions (AVX2, no VNNI) OpenVINO 2026.4 runs an int8
-FullyConnected on oneDNN's ``jit_gemm_I8``, no faster than the fp32 one on MLAS sgemm, while its
-int8 1x1 convolution (``jit_avx2_1x1_I8``) multiplies the same weights 2.4x faster than fp32. The
-denoisers' attention and feed-forward layers are Linear layers on (B, tokens, C) activations, so
-written as a 1x1 convolution on a (B, C, tokens, 1) view they reach that kernel:
+FullyConnected on oneDNN's ``jit_gemm_I8``, no faster than the fp32 one, while its int8 1x1
+convolution (``jit_avx2_1x1_I8``) is about twice as fast as fp32. The denoisers' attention and
+feed-forward layers are Linear layers on (B, tokens, C) activations, so written as a 1x1 convolution
+on a (B, C, tokens, 1) view they reach that kernel:
 
     x: (B, N, C) -> transpose -> (B, C, N, 1) -> conv 1x1 (O, C, 1, 1) -> (B, O, N, 1) -> (B, N, O)
 
-The two transposes move int8 data once quantized (NNCF puts the activation quantizer before the
-first). Measured on a 2-core AMD EPYC (AVX2 only), four 1280x1280 layers on 1024 tokens, int8 over
-fp32 Linear: as FullyConnected 1.07x, as 1x1 convolution 1.83-1.86x; the float convolution runs at
-fp32 Linear's speed (0.89-1.01x), so layers a quality search keeps in float lose little.
-(``python -m tools.bench.openvino_linear_conv``.)
+Measured on a 2-core AMD EPYC with AVX2 only (``python -m tools.bench.openvino_linear_conv``): four
+1280x1280 layers on 1024 tokens, against the fp32 Linear, int8 as FullyConnected 0.95x, int8 as 1x1
+convolution 1.80x, fp32 as 1x1 convolution 0.96x. On ``config:sd-turbo``'s 256x256 step the int8
+denoiser went from 1.11-1.27x fp32 to 1.47-1.54x, though the transposes then take 14% of the step.
+
+``Int8Static.linears_as_convolutions`` turns it on; it is off by default because only AVX2 was
+measured, and a CPU with VNNI or AMX runs int8 matmuls fast already and would only pay the
+transposes. Layers kept in float stay matmuls (a float 1x1 convolution on 320 channels measured 1.6x
+slower than the float matmul).
 
 The swap is a trace-time view, not a new model: the replacement reads the Linear's own weight, is
 numerically the same layer, keeps the module's name (so ``keep_float`` names and the manifest's

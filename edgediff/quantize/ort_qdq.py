@@ -53,6 +53,7 @@ def quantize_onnx(
 ) -> None:
     """Write a quantized copy of the ONNX model at ``src`` to ``dst`` (external data kept if ``src`` has it)."""
     require_supported(BACKEND, SUPPORTED, scheme, _WHY)
+    check_options(scheme)
     import onnx
 
     src, dst = Path(src), Path(dst)
@@ -93,6 +94,13 @@ class _Feeds:
 
 
 CALIBRATION_CHUNK = 4  # samples held at once by ORT's MinMax calibrator, for models stored as external data
+
+
+def check_options(scheme: Scheme) -> None:
+    """Refuse scheme options for another runtime; builds call it before capturing calibration."""
+    if isinstance(scheme, Int8Static) and scheme.linears_as_convolutions:
+        raise EdgeDiffError("linears_as_convolutions is an OpenVINO option; ONNX Runtime's int8 matmuls need no "
+                            "rewrite: drop it for the onnx format")
 
 
 def calibration_chunk(count: int) -> int | None:

@@ -79,6 +79,9 @@ def check_options(scheme: Scheme) -> None:
             "hybrid int8 (weight-only MatMuls) is not available on XNNPACK, which has no weight-only int8 kernel; "
             "use hybrid=False, or int8w for dynamic int8"
         )
+    if isinstance(scheme, Int8Static) and scheme.linears_as_convolutions:
+        raise EdgeDiffError("linears_as_convolutions is an OpenVINO option; XNNPACK's int8 matmuls need no "
+                            "rewrite: drop it for the executorch format")
     if isinstance(scheme, Int8Static) and scheme.smooth_quant_alpha is not None:
         raise EdgeDiffError(
             "XNNPACKQuantizer has no SmoothQuant; set smooth_quant_alpha=None for the executorch format"

@@ -72,7 +72,7 @@ class Int8Static(Scheme):
     """
 
     name: ClassVar[str] = "int8"
-    version: ClassVar[int] = 2  # 2 adds linears_as_convolutions; version 1 kept OpenVINO's Linears as matmuls
+    version: ClassVar[int] = 2  # 2 adds linears_as_convolutions (off: version 1 records read as before)
     calibration_samples: int = 64
     # SmoothQuant (Xiao et al. 2023) migrates activation outliers into the weights of MatMuls;
     # None leaves it off, which is what optimum-intel does for diffusion models.
@@ -82,11 +82,11 @@ class Int8Static(Scheme):
     # optimum-intel's diffusion mode: weight-only int8 for MatMuls, full W8A8 for convolutions and
     # the rest. Keeps attention's activation ranges (which vary most across timesteps) in float.
     hybrid: bool = False
-    # OpenVINO only: trace token-wise Linear layers as 1x1 convolutions, whose int8 kernel is 2.4x
-    # faster than fp32 on AVX2 CPUs where the int8 FullyConnected is not (``openvino_linear_conv``).
-    # ONNX Runtime and XNNPACK run int8 matmuls on fast kernels and keep them; hybrid mode keeps
-    # them too, as weight-only matmuls.
-    linears_as_convolutions: bool = True
+    # OpenVINO only, for CPUs without VNNI: trace token-wise Linear layers as 1x1 convolutions, whose
+    # int8 kernel is fast on AVX2 where the int8 FullyConnected is not (``openvino_linear_conv``).
+    # Off by default: measured on AVX2 alone, and it adds two transposes per layer, which an AMX
+    # or VNNI CPU's int8 matmuls do not need. The other backends refuse it.
+    linears_as_convolutions: bool = False
 
     def __post_init__(self) -> None:
         if self.calibration_samples < 1:
@@ -96,7 +96,7 @@ class Int8Static(Scheme):
 
     @classmethod
     def upgrade(cls, values: dict[str, Any], version: int) -> dict[str, Any]:
-        return {"linears_as_convolutions": False, **values} if version == 1 else values
+        return values  # version 1 had no linears_as_convolutions: the default (off) is what it did
 
 
 @_register

@@ -355,6 +355,7 @@ def _observed_rows(
 
 def check_options(scheme: Scheme) -> None:
     """Refuse int8 options this backend does not implement; builds call it before capturing calibration."""
-    if isinstance(scheme, Int8Static) and (scheme.hybrid or scheme.smooth_quant_alpha is not None):
-        raise EdgeDiffError("hybrid int8 and SmoothQuant are ONNX/OpenVINO options; the aoti format runs "
-                            "plain static int8: use the scheme's defaults")
+    if isinstance(scheme, Int8Static) and (scheme.hybrid or scheme.smooth_quant_alpha is not None
+                                           or scheme.linears_as_convolutions):
+        raise EdgeDiffError("hybrid int8, SmoothQuant and linears_as_convolutions are ONNX/OpenVINO options; the "
+                            "aoti format runs plain static int8: use the scheme's defaults")

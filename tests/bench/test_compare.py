@@ -219,13 +219,13 @@ def test_engine_plan_names_every_engine_and_filters_by_pattern(tmp_path: Path) -
     args = compare.parse_args(["--work", str(tmp_path)])
     geometry = {"height": 64, "width": 64, "guidance_scale": 5.0}
     names = [s.name for s in compare.plan_engines(args, lambda: tmp_path, geometry)]
-    # bf16 is an intel-cpu precision only (OpenVINO's bf16 compute); int8-hybrid an ONNX and OpenVINO one
-    # (XNNPACK has no weight-only int8 kernel); every target builds fp32, int8 and int8w
-    assert names[0] == compare.BASELINE and len(names) == 1 + 6 + 3 * 3 + 1 + 2
+    # bf16 and int8-conv are intel-cpu precisions only (OpenVINO's); int8-hybrid an ONNX and OpenVINO
+    # one (XNNPACK has no weight-only int8 kernel); every target builds fp32, int8 and int8w
+    assert names[0] == compare.BASELINE and len(names) == 1 + 6 + 3 * 3 + 1 + 2 + 1
     assert {"optimum-openvino-int8-hybrid", "optimum-openvino-bf16", "optimum-onnxruntime-int8", "edgediff-arm64-cpu-int8",
             "edgediff-x86-cpu-int8w", "edgediff-intel-cpu-bf16", "edgediff-x86-cpu-int8-hybrid",
-            "edgediff-intel-cpu-int8-hybrid"} <= set(names)
-    assert "edgediff-x86-cpu-bf16" not in names and "edgediff-arm64-cpu-int8-hybrid" not in names
+            "edgediff-intel-cpu-int8-hybrid", "edgediff-intel-cpu-int8-conv"} <= set(names)
+    assert not {"edgediff-x86-cpu-bf16", "edgediff-arm64-cpu-int8-hybrid", "edgediff-x86-cpu-int8-conv"} & set(names)
     args = compare.parse_args(["--work", str(tmp_path), "--engines", "edgediff-*-int8", compare.BASELINE])
     picked = compare.plan_engines(args, lambda: tmp_path, geometry)
     assert [s.name for s in picked] == [compare.BASELINE, "edgediff-x86-cpu-int8", "edgediff-intel-cpu-int8",

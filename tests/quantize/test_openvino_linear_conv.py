@@ -72,8 +72,8 @@ def test_int8_export_quantizes_token_linears_as_convolutions_with_parity(
     calibration, held_out = denoiser_feeds(8, seed=1), denoiser_feeds(3, seed=99)
     (tmp_path / "conv").mkdir()
     (tmp_path / "matmul").mkdir()
-    as_conv = _export(mini_block, Int8Static(), tmp_path / "conv", calibration)
-    as_matmul = _export(mini_block, Int8Static(linears_as_convolutions=False), tmp_path / "matmul", calibration)
+    as_conv = _export(mini_block, Int8Static(linears_as_convolutions=True), tmp_path / "conv", calibration)
+    as_matmul = _export(mini_block, Int8Static(), tmp_path / "matmul", calibration)  # the default
     assert _linears(mini_block) == _linears_named()  # the export left the module as it was
 
     convs = 3  # conv_in, conv, conv_out

@@ -43,7 +43,7 @@ def test_names_map_to_schemes_with_documented_defaults() -> None:
     assert SCHEMES.names() == ["fp16", "fp8", "int4w", "int8", "int8w"]
     assert get_scheme("int8") == Int8Static(
         calibration_samples=64, smooth_quant_alpha=None, bias_correction=True, hybrid=False,
-        linears_as_convolutions=True,
+        linears_as_convolutions=False,
     )
     assert get_scheme("int4w", group_size=32) == Int4Weight(group_size=32, symmetric=True)
     assert Int8Static().to_dict() == {
@@ -53,15 +53,16 @@ def test_names_map_to_schemes_with_documented_defaults() -> None:
         "smooth_quant_alpha": None,
         "bias_correction": True,
         "hybrid": False,
-        "linears_as_convolutions": True,
+        "linears_as_convolutions": False,
     }
     with pytest.raises(dataclasses.FrozenInstanceError):
         Int8Static().hybrid = True  # type: ignore[misc]
 
 
 def test_version_1_int8_records_read_back_with_openvino_linears_as_matmuls() -> None:
-    # bundles built before version 2 traced every Linear as a matmul, and their manifests say so
-    assert scheme_from_json({"name": "int8", "version": 1, "hybrid": False}) == Int8Static(linears_as_convolutions=False)
+    # bundles built before version 2 traced every Linear as a matmul, which the default still does
+    assert scheme_from_json({"name": "int8", "version": 1, "hybrid": False}) == Int8Static()
+    assert not Int8Static().linears_as_convolutions
 
 
 def test_bad_names_options_and_values_are_user_errors() -> None:
@@ -112,3 +113,8 @@ def test_an_option_the_targets_backend_cannot_build_is_refused_before_any_work(t
         resolve_settings(tiny_model, get_target("arm64-cpu"), hybrid)
     for target in ("x86-cpu", "intel-cpu"):  # ONNX Runtime and OpenVINO build it
         assert resolve_settings(tiny_model, get_target(target), hybrid)["precision"] == "int8"
+    as_conv = Recipe(precision="int8", options={"scheme": {"linears_as_convolutions": True}})
+    for target in ("x86-cpu", "arm64-cpu"):
+        with pytest.raises(EdgeDiffError, match="linears_as_convolutions is an OpenVINO option"):
+            resolve_settings(tiny_model, get_target(target), as_conv)
+    assert resolve_settings(tiny_model, get_target("intel-cpu"), as_conv)["precision"] == "int8"

@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tools.bench.quantize import quality_targets, split_precision
+from tools.bench.quantize import builds_precision, quality_targets, split_precision
 from tools.bench.worker_process import REPO, EngineSpec, EngineTurns
 
 PEER_WORKER = REPO / "tools" / "bench" / "peers" / "optimum_worker.py"
@@ -48,9 +48,9 @@ PEERS = {"optimum-intel": ("openvino", ("fp32", "bf16", "int8", "int8-hybrid")),
 TARGETS = ("x86-cpu", "intel-cpu", "arm64-cpu")
 # int8 is static W8A8; int8w is weight-only, the like-for-like match for the peers' default "int8";
 # int8-hybrid (ONNX and OpenVINO targets) matches optimum-intel's int8-hybrid: W8A8 convolutions,
-# weight-only MatMuls; bf16 (intel-cpu only) meets optimum-intel's bf16, OpenVINO's own default on
+# weight-only MatMuls; int8-conv (OpenVINO) is int8 with Linear layers as 1x1 convolutions; bf16 (intel-cpu only) meets optimum-intel's bf16, OpenVINO's own default on
 # CPUs with bf16 units
-EDGEDIFF_PRECISIONS = ("fp32", "bf16", "int8", "int8w", "int8-hybrid")
+EDGEDIFF_PRECISIONS = ("fp32", "bf16", "int8", "int8w", "int8-hybrid", "int8-conv")
 FLOAT_VARIANT_PRECISIONS = ("fp32", "bf16")  # the precisions built again with DeepCache / the distilled decoder
 TIMING_PROMPT = "a red circle above a blue square"  # zoo grammar; any text serves random-weight models
 
@@ -253,23 +253,6 @@ def plan_engines(args: argparse.Namespace, folder_fn: Any, geometry: dict[str, A
     spec_by_name = {s.name: s for s in specs}
     patterns = args.engines or ["*"]
     return [s for s in specs if any(fnmatch.fnmatchcase(s.name, p) for p in patterns)]
-
-
-def builds_precision(target: Any, word: str) -> bool:
-    """Whether ``target`` builds the precision word (``int8-hybrid``: int8 with that scheme variant)."""
-    from edgediff.errors import EdgeDiffError
-    from edgediff.quantize import check_scheme_options, get_scheme
-
-    precision, scheme = split_precision(word)
-    if precision not in target.precisions:
-        return False
-    if not scheme:
-        return True
-    try:
-        check_scheme_options(target.format, get_scheme(precision, **scheme))
-    except EdgeDiffError:
-        return False
-    return True
 
 
 def worker_env(policy: str) -> dict[str, str]:

@@ -39,8 +39,8 @@ ZOO_MODELS = ("zoo:shapes-unet", "zoo:shapes-dit")
 ZOO_PRECISIONS = ("fp32", "int8", "int4w")
 # A precision word may name a scheme variant after a dash: ``int8-hybrid`` is int8 in optimum-intel's
 # diffusion mode (weight-only int8 MatMuls, W8A8 convolutions), which ONNX and OpenVINO build;
-# ``int8-matmul`` keeps OpenVINO's Linear layers as matmuls instead of 1x1 convolutions.
-SCHEME_VARIANTS = {"hybrid": {"hybrid": True}, "matmul": {"linears_as_convolutions": False}}
+# ``int8-conv`` traces OpenVINO's token-wise Linear layers as 1x1 convolutions (its AVX2 option).
+SCHEME_VARIANTS = {"hybrid": {"hybrid": True}, "conv": {"linears_as_convolutions": True}}
 
 
 def split_precision(word: str) -> tuple[str, dict[str, Any]]:
@@ -50,6 +50,23 @@ def split_precision(word: str) -> tuple[str, dict[str, Any]]:
         raise SystemExit(f"error: precision {word!r} names an unknown variant {variant!r}; known: "
                          f"{', '.join(SCHEME_VARIANTS)} (as in int8-hybrid)")
     return precision, dict(SCHEME_VARIANTS.get(variant, {}))
+
+
+def builds_precision(target: Any, word: str) -> bool:
+    """Whether ``target`` builds the precision word (``int8-hybrid``: int8 with that scheme variant)."""
+    from edgediff.errors import EdgeDiffError
+    from edgediff.quantize import check_scheme_options, get_scheme
+
+    precision, scheme = split_precision(word)
+    if precision not in target.precisions:
+        return False
+    if not scheme:
+        return True
+    try:
+        check_scheme_options(target.format, get_scheme(precision, **scheme))
+    except EdgeDiffError:
+        return False
+    return True
 
 
 def _bundle(model: str, target: str, word: str, root: Path, **kw: Any) -> Path:
@@ -147,9 +164,13 @@ def run_speed(args: argparse.Namespace) -> dict[str, Any]:
     engines: dict[str, Any] = {}
     feeds: dict[str, dict[str, np.ndarray]] = {}
     builds: dict[str, Any] = {}
+    from edgediff.targets import get_target
+
     for target in args.targets:
         for precision in precisions:
             key = f"{target}/{precision}"
+            if not builds_precision(get_target(target), precision):
+                continue  # an option of another runtime (int8-conv, int8-hybrid), not a failure
             try:
                 bundle = open_bundle(_bundle(args.model, target, precision, args.bundles, height=args.size,
                                              width=args.size, components=("denoiser",),
@@ -249,6 +270,8 @@ def _speed_markdown(result: dict[str, Any]) -> str:
     for r in result["rows"]:
         for precision in precisions:
             cell = r.get(precision, {})
+            if not cell:
+                continue  # not built for this target
             speedup = 1.0 if precision == reference else cell.get("speedup_median_of_rounds", float("nan"))
             lines.append(f"| {r['target']} | {precision} | {cell.get('p50_ms', float('nan')):.1f} | {speedup:.2f}x | "
                          f"{cell.get('denoiser_bytes', 0) / 2**20:.0f} | "
