@@ -64,7 +64,7 @@ def _traced_form(request: ExportRequest) -> AbstractContextManager[object]:
     from edgediff.quantize.schemes import Int8Static
 
     q = request.quantization
-    if q is not None and isinstance(q.scheme, Int8Static) and q.scheme.linears_as_convolutions and not q.scheme.hybrid:
+    if q is not None and isinstance(q.scheme, Int8Static) and q.scheme.linears_as_convolutions:
         from edgediff.quantize.openvino_linear_conv import linears_as_1x1_convolutions
 
         return linears_as_1x1_convolutions(request.module, keep=q.ignored)

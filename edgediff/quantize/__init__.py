@@ -46,7 +46,6 @@ def supported_schemes(format_name: str) -> frozenset[str]:
     return importlib.import_module(module).SUPPORTED if module else frozenset()
 
 
-
 def check_scheme_options(format_name: str, scheme: Scheme) -> None:
     """Raise the backend's one-line error if ``format_name`` cannot build ``scheme`` with its options."""
     module = BACKENDS.get(format_name)

@@ -93,6 +93,9 @@ class Int8Static(Scheme):
             raise EdgeDiffError(f"calibration_samples must be at least 1, got {self.calibration_samples}")
         if self.smooth_quant_alpha is not None and not 0.0 <= self.smooth_quant_alpha <= 1.0:
             raise EdgeDiffError(f"smooth_quant_alpha must be in [0, 1] or None, got {self.smooth_quant_alpha}")
+        if self.hybrid and self.linears_as_convolutions:
+            raise EdgeDiffError("hybrid int8 keeps Linear layers as weight-only matmuls and linears_as_convolutions "
+                                "makes them W8A8 convolutions: set one of them")
 
     @classmethod
     def upgrade(cls, values: dict[str, Any], version: int) -> dict[str, Any]:

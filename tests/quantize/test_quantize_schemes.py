@@ -76,6 +76,8 @@ def test_bad_names_options_and_values_are_user_errors() -> None:
         Int8Static(smooth_quant_alpha=1.5)
     with pytest.raises(EdgeDiffError, match="calibration_samples"):
         Int8Static(calibration_samples=0)
+    with pytest.raises(EdgeDiffError, match="hybrid int8 keeps Linear layers.*set one of them"):
+        Int8Static(hybrid=True, linears_as_convolutions=True)
     with pytest.raises(EdgeDiffError, match="version 3"):
         scheme_from_json({"name": "int8", "version": 3})
     with pytest.raises(EdgeDiffError, match="not valid JSON"):

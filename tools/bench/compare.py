@@ -48,8 +48,8 @@ PEERS = {"optimum-intel": ("openvino", ("fp32", "bf16", "int8", "int8-hybrid")),
 TARGETS = ("x86-cpu", "intel-cpu", "arm64-cpu")
 # int8 is static W8A8; int8w is weight-only, the like-for-like match for the peers' default "int8";
 # int8-hybrid (ONNX and OpenVINO targets) matches optimum-intel's int8-hybrid: W8A8 convolutions,
-# weight-only MatMuls; int8-conv (OpenVINO) is int8 with Linear layers as 1x1 convolutions; bf16 (intel-cpu only) meets optimum-intel's bf16, OpenVINO's own default on
-# CPUs with bf16 units
+# weight-only MatMuls; int8-conv (OpenVINO) is int8 with Linear layers as 1x1 convolutions;
+# bf16 (intel-cpu only) meets optimum-intel's bf16, OpenVINO's own default on CPUs with bf16 units
 EDGEDIFF_PRECISIONS = ("fp32", "bf16", "int8", "int8w", "int8-hybrid", "int8-conv")
 FLOAT_VARIANT_PRECISIONS = ("fp32", "bf16")  # the precisions built again with DeepCache / the distilled decoder
 TIMING_PROMPT = "a red circle above a blue square"  # zoo grammar; any text serves random-weight models
@@ -161,6 +161,7 @@ def bundle_dir(model: str, target: str, precision: str, height: int, width: int,
                options: dict[str, Any]) -> Path:
     """A bundle for this cell, exported on first use and reused while its manifest matches.
 
+    ``precision`` may name a scheme variant (``int8-hybrid``), which names the folder too.
     ``options`` are the build's (calibration samples, quality target); a quality target names the
     folder, so a bundle searched for one target is never reused for another.
     """
@@ -181,8 +182,9 @@ def bundle_dir(model: str, target: str, precision: str, height: int, width: int,
         if found == (model, expected_hash, height, width):
             return out
     print(f"  exporting {out.name}", file=sys.stderr, flush=True)
-    export_bundle(model, target, out, precision=split_precision(precision)[0], height=height, width=width, force=True,
-                  options={"quality_report": False, **options})
+    base, scheme = split_precision(precision)  # int8-hybrid: int8 with that scheme variant
+    export_bundle(model, target, out, precision=base, height=height, width=width, force=True,
+                  options={"quality_report": False, **options} | ({"scheme": scheme} if scheme else {}))
     return out
 
 
@@ -242,9 +244,8 @@ def plan_engines(args: argparse.Namespace, folder_fn: Any, geometry: dict[str, A
                 if precision in args.max_quality_drop:
                     options |= {"max_quality_drop": args.max_quality_drop[precision],
                                 "quality_prompts": args.search_prompts}
-                scheme = split_precision(precision)[1]
                 out = bundle_dir(args.model, target, precision, geometry["height"], geometry["width"], args.work,
-                                 options | ({"scheme": scheme} if scheme else {}))
+                                 options)
                 spec_by_name[name].command = [sys.executable, "-m", "tools.bench.workers.edgediff_worker", "--bundle",
                                               str(out), "--threads", threads]
                 return {"bundle_export_s": round(time.perf_counter() - start, 1)}

@@ -158,14 +158,13 @@ def run_speed(args: argparse.Namespace) -> dict[str, Any]:
     rounds; every precision's speedup is the median over rounds of the first precision's p50 over its own."""
     from edgediff.bundle import open_bundle
     from edgediff.runtimes.base import SessionOptions, open_session
+    from edgediff.targets import get_target
 
     precisions = args.precisions
     reference = precisions[0]
     engines: dict[str, Any] = {}
     feeds: dict[str, dict[str, np.ndarray]] = {}
     builds: dict[str, Any] = {}
-    from edgediff.targets import get_target
-
     for target in args.targets:
         for precision in precisions:
             key = f"{target}/{precision}"
