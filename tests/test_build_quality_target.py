@@ -25,6 +25,7 @@ def test_an_unreachable_psnr_floor_fails_naming_layers_and_writes_nothing(tiny_m
     assert not (tmp_path / "q").exists()
 
 
+@pytest.mark.slow  # a quantized build with its sensitivity search (about 50 s); CI's untargeted slow group
 def test_a_met_target_records_the_search_and_keeps_float_layers_out_of_the_qdq_graph(
     tiny_model, tmp_path: Path  # noqa: ANN001
 ) -> None:

@@ -18,7 +18,7 @@ def _int4_initializers(bundle) -> int:  # noqa: ANN001
     return sum(i.data_type == onnx.TensorProto.INT4 for i in graph.initializer)
 
 
-@pytest.mark.parametrize("conv_bits", [4, 8])
+@pytest.mark.parametrize("conv_bits", [4, pytest.param(8, marks=pytest.mark.slow)])
 def test_int4w_convolution_bits_follow_the_recipe(tiny_model, tmp_path: Path, conv_bits: int) -> None:  # noqa: ANN001
     recipe = Recipe(precision="int4w", components=("denoiser",),
                     options={"quality_report": False, "scheme": {"conv_bits": conv_bits}})

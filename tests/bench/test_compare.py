@@ -30,6 +30,7 @@ def _run_worker(module: str, args: list[str], commands: list[dict[str, Any]]) ->
     return [json.loads(line) for line in done.stdout.splitlines()]
 
 
+@pytest.mark.slow  # builds and serves a bundle in a worker process (about 30 s); CI's untargeted slow group
 def test_edgediff_worker_speaks_the_peer_protocol_on_a_tiny_bundle(bundle_for, tmp_path: Path) -> None:
     bundle = bundle_for("x86-cpu")
     manifest = json.loads((bundle / "manifest.json").read_text())

@@ -14,7 +14,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 
 
-@pytest.mark.parametrize("model", ["config:tiny-sd", "config:tiny-pixart"])
+@pytest.mark.parametrize("model", ["config:tiny-sd", pytest.param("config:tiny-pixart", marks=pytest.mark.slow)])
 def test_each_plan_runs_and_counts_fewer_flops_the_longer_features_are_reused(model: str, tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "tools.bench.gpu_cache_step", "--device", "cpu", "--no-compile", "--rounds", "1",
