@@ -13,9 +13,10 @@ Measured on a 2-core AMD EPYC with AVX2 only (``python -m tools.bench.openvino_l
 convolution 1.80x, fp32 as 1x1 convolution 0.96x. On ``config:sd-turbo``'s 256x256 step the int8
 denoiser went from 1.11-1.27x fp32 to 1.47-1.54x, though the transposes then take 14% of the step.
 
-``Int8Static.linears_as_convolutions`` turns it on; it is off by default because only AVX2 was
-measured, and a CPU with VNNI or AMX runs int8 matmuls fast already and would only pay the
-transposes. Layers kept in float stay matmuls (a float 1x1 convolution on 320 channels measured 1.6x
+``Int8Static.linears_as_convolutions`` turns it on; it is off by default because a CPU with AMX
+runs int8 matmuls fast already and pays only the transposes: on an AMX Xeon the convolution form of
+the same stack was 2.9x slower than the int8 matmul (docs/quantization.md; VNNI without AMX is
+unmeasured). Layers kept in float stay matmuls (a float 1x1 convolution on 320 channels measured 1.6x
 slower than the float matmul).
 
 The swap is a trace-time view, not a new model: the replacement reads the Linear's own weight, is

@@ -6,6 +6,9 @@ or ``LinearAs1x1Conv``; fp32 or NNCF int8 through edgediff's own OpenVINO backen
 bundle is, and timed in alternating rounds; ratios are per round, against the fp32 Linear.
 
     python -m tools.bench.openvino_linear_conv --out docs/benchmarks
+
+A host without NNCF (a lent machine with only the OpenVINO runtime) times int8 IRs quantized
+elsewhere: ``--save-int8 DIR`` writes them after quantizing, ``--int8-from DIR`` reads them instead.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ def _models(args: argparse.Namespace) -> dict[str, Any]:
     from edgediff.quantize.schemes import Int8Static
 
     module = _stack(args.layers, args.channels)
+    carried = _read_int8(args.int8_from) if args.int8_from else {}
     rng = np.random.default_rng(1)
     feeds = [{"x": rng.standard_normal((1, args.tokens, args.channels)).astype(np.float32)} for _ in range(4)]
     models: dict[str, Any] = {}
@@ -51,8 +55,30 @@ def _models(args: argparse.Namespace) -> dict[str, Any]:
             model = ov.convert_model(module, example_input=torch.from_numpy(feeds[0]["x"]))
         model.inputs[0].get_tensor().set_names({"x"})
         models[f"{form}-fp32"] = model
-        models[f"{form}-int8"] = quantize_openvino(model, Int8Static(calibration_samples=len(feeds)), feeds)
+        int8 = carried.get(f"{form}-int8")
+        if int8 is None:
+            int8 = quantize_openvino(model, Int8Static(calibration_samples=len(feeds)), feeds)
+        models[f"{form}-int8"] = int8
+    if args.save_int8:
+        _save_int8(models, args.save_int8)
     return models
+
+
+def _read_int8(folder: Path) -> dict[str, Any]:
+    import openvino as ov
+
+    missing = [f for f in FORMS if f.endswith("int8") and not (folder / f"{f}.xml").is_file()]
+    if missing:
+        raise SystemExit(f"error: {folder} has no {missing[0]}.xml; write the IRs with --save-int8 {folder} first")
+    return {f: ov.Core().read_model(folder / f"{f}.xml") for f in FORMS if f.endswith("int8")}
+
+
+def _save_int8(models: dict[str, Any], folder: Path) -> None:
+    import openvino as ov
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for form in (f for f in FORMS if f.endswith("int8")):
+        ov.save_model(models[form], folder / f"{form}.xml", compress_to_fp16=False)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -109,6 +135,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--per-round", type=int, default=3)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--save-int8", type=Path, help="also write the int8 IRs here (for a host without NNCF)")
+    parser.add_argument("--int8-from", type=Path, help="read the int8 IRs from here instead of quantizing")
     args = parser.parse_args()
     result = run(args)
     result["command"] = "python -m tools.bench.openvino_linear_conv " + " ".join(__import__("sys").argv[1:])
