@@ -25,6 +25,7 @@ import numpy as np
 from tools.bench.results import host_line, write_result
 
 FORMS = ("linear-fp32", "linear-int8", "conv1x1-fp32", "conv1x1-int8")
+INT8_FORMS = tuple(f for f in FORMS if f.endswith("int8"))
 
 
 def _stack(layers: int, channels: int) -> Any:
@@ -67,18 +68,29 @@ def _models(args: argparse.Namespace) -> dict[str, Any]:
 def _read_int8(folder: Path) -> dict[str, Any]:
     import openvino as ov
 
-    missing = [f for f in FORMS if f.endswith("int8") and not (folder / f"{f}.xml").is_file()]
+    missing = [f for f in INT8_FORMS if not (folder / f"{f}.xml").is_file()]
     if missing:
         raise SystemExit(f"error: {folder} has no {missing[0]}.xml; write the IRs with --save-int8 {folder} first")
-    return {f: ov.Core().read_model(folder / f"{f}.xml") for f in FORMS if f.endswith("int8")}
+    core = ov.Core()
+    return {f: core.read_model(folder / f"{f}.xml") for f in INT8_FORMS}
 
 
 def _save_int8(models: dict[str, Any], folder: Path) -> None:
+    """Both IRs written beside ``folder`` and moved into place together, so a failed save leaves none."""
+    import shutil
+    import tempfile
+
     import openvino as ov
 
-    folder.mkdir(parents=True, exist_ok=True)
-    for form in (f for f in FORMS if f.endswith("int8")):
-        ov.save_model(models[form], folder / f"{form}.xml", compress_to_fp16=False)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
+    try:
+        for form in INT8_FORMS:
+            ov.save_model(models[form], staging / f"{form}.xml", compress_to_fp16=False)
+        shutil.rmtree(folder, ignore_errors=True)
+        staging.rename(folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
