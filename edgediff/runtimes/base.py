@@ -11,20 +11,24 @@ import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 import numpy as np
 
 from edgediff.registry import Registry
 
 
+SpinPolicy = Literal["default", "within-run", "never"]
+
+
 @dataclass(frozen=True)
 class SessionOptions:
     precision: str = "fp32"  # the bundle's precision; engines with precision hints follow it
     threads: int | None = None  # None: the engine's default (all cores)
-    # Whether idle worker threads may spin-wait for the next parallel region (None: the engine's default).
-    # Sessions that take turns on the same cores want it off: see BundlePipeline.
-    spin_wait: bool | None = None
+    # How idle worker threads wait for the next parallel region. "default": the engine's own choice;
+    # "within-run": spin while a run lasts, sleep the moment it returns (sessions that take turns on the
+    # same cores: see BundlePipeline); "never": always sleep. Engines without the knob ignore it.
+    spin: SpinPolicy = "default"
 
 
 class Session(Protocol):

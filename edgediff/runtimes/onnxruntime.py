@@ -1,8 +1,12 @@
 """ONNX Runtime, CPU execution provider, all graph optimizations on.
 
-Every session owns an intra-op thread pool whose threads spin-wait after a run (ORT's default). In
-a pipeline the text encoder, denoiser(s) and VAE take turns, so the idle pools' spinning threads take
-the cores of the session that runs next; ``SessionOptions.spin_wait=False`` turns it off.
+Every session owns an intra-op thread pool whose workers spin-wait for the next parallel region,
+also after a run has returned (ORT's default). In a pipeline the text encoder, denoiser(s) and VAE
+take turns, so the idle pools' spinning threads take the cores of the session that runs next.
+Turning spinning off altogether fixes that but makes every operator wake its workers from sleep:
+the config:sd-turbo UNet (~2000 nodes) then lost 7-10% per step. ``spin="within-run"`` keeps both:
+workers spin during a run and stop the moment it returns (``session.force_spinning_stop``).
+Measured by ``python -m tools.bench.session_spin`` (docs/benchmarks/session_spin_*.md).
 """
 
 from __future__ import annotations
@@ -13,7 +17,13 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from edgediff.runtimes.base import RUNTIMES, SessionOptions
+from edgediff.runtimes.base import RUNTIMES, SessionOptions, SpinPolicy
+
+SPIN_CONFIG: dict[SpinPolicy, dict[str, str]] = {
+    "default": {},
+    "within-run": {"session.intra_op.allow_spinning": "1", "session.force_spinning_stop": "1"},
+    "never": {"session.intra_op.allow_spinning": "0"},
+}
 
 
 class OnnxRuntimeSession:
@@ -23,8 +33,8 @@ class OnnxRuntimeSession:
         so.log_severity_level = 3
         if options.threads:
             so.intra_op_num_threads = options.threads
-        if options.spin_wait is not None:
-            so.add_session_config_entry("session.intra_op.allow_spinning", "1" if options.spin_wait else "0")
+        for key, value in SPIN_CONFIG[options.spin].items():
+            so.add_session_config_entry(key, value)
         self._session = ort.InferenceSession(str(model_file), so, providers=["CPUExecutionProvider"])
         self.input_names = tuple(i.name for i in self._session.get_inputs())
         self.output_names = tuple(o.name for o in self._session.get_outputs())

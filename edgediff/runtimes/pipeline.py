@@ -18,7 +18,7 @@ import numpy as np
 from edgediff.bundle.manifest import Bundle, open_bundle
 from edgediff.cache import CachePlan
 from edgediff.errors import EdgeDiffError
-from edgediff.runtimes.base import Session, SessionOptions, open_session
+from edgediff.runtimes.base import Session, SessionOptions, SpinPolicy, open_session
 from edgediff.runtimes.tokenizer import PromptTokenizer
 from edgediff.schedulers import Scheduler, make_scheduler
 
@@ -216,14 +216,22 @@ class BundlePipeline(SessionPipeline):
     """A bundle opened on its runtime: sessions for every component, the bundle's tokenizer."""
 
     def __init__(
-        self, bundle: Bundle | str | Path, *, threads: int | None = None, verify: bool = True, cache_prompts: bool = True
+        self,
+        bundle: Bundle | str | Path,
+        *,
+        threads: int | None = None,
+        verify: bool = True,
+        cache_prompts: bool = True,
+        spin: SpinPolicy = "within-run",
     ) -> None:
         self.bundle = bundle if isinstance(bundle, Bundle) else open_bundle(bundle, verify=verify)
         pipeline = self.bundle.pipeline
         # Components take turns on the same cores: threads of one engine session that spin-wait after its
-        # run steal them from the next. On ONNX Runtime (2 cores, zoo:shapes-unet, 4 steps) turning that off
-        # took a whole image from 297 to 206 ms, and a cached one (two denoisers alternating) from 343 to 160.
-        opts = SessionOptions(precision=self.bundle.precision, threads=threads, spin_wait=False)
+        # run steal them from the next. On ONNX Runtime (2 cores, zoo:shapes-unet, 4 steps) turning spinning
+        # off took a whole image from 297 to 206 ms, and a cached one (two denoisers alternating) from 343 to
+        # 160; spinning only within a run keeps that and gains 4-10% more (tools/bench/session_spin.py).
+        # An app that runs other work beside the pipeline may pass spin="never".
+        opts = SessionOptions(precision=self.bundle.precision, threads=threads, spin=spin)
         started = time.perf_counter()
         sessions: dict[str, Session] = {
             name: open_session(self.bundle.runtime, self.bundle.entry(name), opts) for name in self.bundle.components

@@ -102,8 +102,9 @@ def test_bundle_pipeline_runs_without_importing_torch(target: str, bundle_for) -
     assert json.loads(out.stdout.strip().splitlines()[-1]) == {"torch": False, "shape": [32, 32, 3]}
 
 
-def test_onnxruntime_sessions_of_a_pipeline_do_not_spin_wait_between_turns(ort_bundle: Path) -> None:
+def test_onnxruntime_sessions_of_a_pipeline_spin_only_within_a_run(ort_bundle: Path) -> None:
     pipe = BundlePipeline(ort_bundle)
     for name, session in pipe.sessions.items():
         options = session._session.get_session_options()
-        assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0", name
+        assert options.get_session_config_entry("session.intra_op.allow_spinning") == "1", name
+        assert options.get_session_config_entry("session.force_spinning_stop") == "1", name
