@@ -17,7 +17,6 @@ import numpy as np
 
 from edgediff.registry import Registry
 
-
 SpinPolicy = Literal["default", "within-run", "never"]
 
 

@@ -178,8 +178,9 @@ def run_speed(args: argparse.Namespace) -> dict[str, Any]:
                 component = bundle.components["denoiser"]
                 samples = np.load(bundle.path / component["parity"]["samples"])
                 feeds[key] = {k.removeprefix("input."): samples[k] for k in samples.files if k.startswith("input.")}
-                engines[key] = open_session(bundle.runtime, bundle.entry("denoiser"),
-                                            SessionOptions(precision=bundle.precision, threads=args.threads))
+                # sessions take turns: one whose threads spin after its run would slow the next one
+                engines[key] = open_session(bundle.runtime, bundle.entry("denoiser"), SessionOptions(
+                    precision=bundle.precision, threads=args.threads, spin="within-run"))
                 engines[key].run(feeds[key])  # warm-up
                 builds[key] = {"denoiser_bytes": _denoiser_bytes(bundle.path), "parity": component["parity"],
                                "build_s": bundle.manifest["provenance"]["build_seconds"]}

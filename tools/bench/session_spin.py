@@ -18,7 +18,7 @@ import argparse
 import shlex
 import time
 from pathlib import Path
-from typing import Any, get_args
+from typing import get_args
 
 import numpy as np
 
