@@ -89,3 +89,71 @@ def test_int8_export_quantizes_token_linears_as_convolutions_with_parity(
     for model in (as_conv, as_matmul):
         compiled = compile_for_bundle(model, "int8", {})
         assert worst_cosine(reference, [compiled(feed)[0] for feed in held_out]) >= 0.995
+
+
+def _transformer_block(activation: str) -> nn.Module:
+    from diffusers.models.attention import BasicTransformerBlock
+
+    torch.manual_seed(0)
+    return BasicTransformerBlock(32, 2, 16, cross_attention_dim=24, activation_fn=activation).eval()
+
+
+@pytest.mark.parametrize("activation", ["geglu", "gelu-approximate"])
+def test_feed_forward_runs_channel_first_as_one_block_with_its_layer_names(activation: str) -> None:
+    from edgediff.quantize.openvino_linear_conv import ChannelFirstFeedForward, ChannelFirstLinear
+
+    block = _transformer_block(activation)
+    x, context = torch.randn(2, 20, 32), torch.randn(2, 7, 24)
+    with torch.no_grad():
+        before = block(x, encoder_hidden_states=context)
+        with linears_as_1x1_convolutions(block) as swapped:
+            assert swapped == len(_linears(block)) == 10  # 2 x (q, k, v, out) + the feed-forward's 2
+            assert isinstance(block.ff, ChannelFirstFeedForward)
+            assert isinstance(block.get_submodule("ff.net.0.proj"), ChannelFirstLinear)
+            assert isinstance(block.get_submodule("ff.net.2"), ChannelFirstLinear)
+            during = block(x, encoder_hidden_states=context)
+    torch.testing.assert_close(during, before, rtol=1e-5, atol=1e-5)
+    assert type(block.ff).__name__ == "FeedForward" and type(block.get_submodule("ff.net.2")) is nn.Linear
+
+
+def test_a_feed_forward_with_a_layer_kept_in_float_falls_back_to_the_per_layer_swap() -> None:
+    block = _transformer_block("geglu")
+    with linears_as_1x1_convolutions(block, keep=["ff.net.2"]) as swapped:
+        assert type(block.ff).__name__ == "FeedForward"
+        assert isinstance(block.get_submodule("ff.net.0.proj"), LinearAs1x1Conv)
+        assert type(block.get_submodule("ff.net.2")) is nn.Linear and swapped == 9
+
+
+def test_channel_first_feed_forward_traces_to_fewer_transposes_with_named_convolutions() -> None:
+    from edgediff.quantize.nncf_openvino import openvino_layers
+
+    block = _transformer_block("geglu")
+    x = torch.randn(1, 64, 32)
+
+    def convert(swap: bool):  # noqa: ANN202
+        class FeedForwardOnly(nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                self.ff = block.ff
+
+            def forward(self, h: torch.Tensor) -> torch.Tensor:
+                return self.ff(h)
+
+        wrapper = FeedForwardOnly()
+        with torch.no_grad():
+            if not swap:
+                return ov.convert_model(wrapper, example_input=x)
+            with linears_as_1x1_convolutions(wrapper):
+                return ov.convert_model(wrapper, example_input=x)
+
+    def transposes(model) -> int:  # noqa: ANN001
+        return sum(op.get_type_name() == "Transpose" for op in model.get_ops())
+
+    channel_first = convert(swap=True)
+    assert transposes(channel_first) == 2  # in and out of the block; none between its layers
+    layers = openvino_layers(channel_first)
+    assert sorted(layers) == ["ff.net.0.proj", "ff.net.2"]
+    assert all("Convolution" in n for names in layers.values() for n in names)
+    reference = ov.Core().compile_model(convert(swap=False), "CPU")([x.numpy()])[0]
+    ours = ov.Core().compile_model(channel_first, "CPU", {"INFERENCE_PRECISION_HINT": "f32"})([x.numpy()])[0]
+    np.testing.assert_allclose(ours, reference, rtol=1e-4, atol=1e-4)
