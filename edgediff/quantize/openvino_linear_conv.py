@@ -32,6 +32,7 @@ layers on other ranks (the timestep embedding's (B, C)) are left as matmuls.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 
@@ -102,20 +103,28 @@ class ChannelFirstFeedForward(nn.Module):
         return y.squeeze(-1).transpose(1, 2)
 
 
-def _channel_first_layers(ff: nn.Module) -> nn.ModuleList | None:
-    """``ff.net`` rebuilt channel-first, or None when ``ff`` is not a FeedForward of GELU/GEGLU, dropout
-    and Linear layers (anything else might mix channels in a way a channel-first view would change)."""
+@functools.cache
+def _feed_forward_types() -> tuple[type, type, type] | None:
+    """diffusers' ``FeedForward``, ``GELU`` and ``GEGLU``, looked up once; None without diffusers."""
     try:
         from diffusers.models.activations import GEGLU, GELU
         from diffusers.models.attention import FeedForward
     except ImportError:  # diffusers absent: no such blocks to rewrite
         return None
-    if type(ff) is not FeedForward:
+    return FeedForward, GELU, GEGLU
+
+
+def _channel_first_layers(ff: nn.Module) -> nn.ModuleList | None:
+    """``ff.net`` rebuilt channel-first, or None when ``ff`` is not a FeedForward of GELU/GEGLU, dropout
+    and Linear layers (anything else might mix channels in a way a channel-first view would change)."""
+    types = _feed_forward_types()
+    if types is None or type(ff) is not types[0]:
         return None
+    _, gelu, geglu = types
     layers: list[nn.Module] = []
     for layer in ff.net:
-        if type(layer) in (GELU, GEGLU):
-            layers.append(ChannelFirstGelu(layer, gated=type(layer) is GEGLU))
+        if type(layer) in (gelu, geglu):
+            layers.append(ChannelFirstGelu(layer, gated=type(layer) is geglu))
         elif type(layer) is nn.Linear:
             layers.append(ChannelFirstLinear(layer))
         elif type(layer) is nn.Dropout:

@@ -41,3 +41,9 @@ def test_bench_times_every_policy_and_writes_its_table(ort_bundle: Path, tmp_pat
     assert all(r["runs"] == 2 and r["step_p50_ms"] > 0 for r in report["results"].values())
     table = next(tmp_path.glob("session_spin_*.md")).read_text()
     assert "| within-run |" in table and "--prompt 'a red circle'" in table
+
+
+def test_a_folder_that_is_no_bundle_is_named_in_one_line(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match=r"is not an edgediff bundle \(no manifest.json\)"):
+        session_spin.main(["--bundle", str(tmp_path), "--out", str(tmp_path / "out")])
+    assert not (tmp_path / "out").exists()

@@ -22,11 +22,8 @@ from typing import get_args
 
 import numpy as np
 
+from tools.bench.compare import median_ratio, rotated
 from tools.bench.results import host_line, write_result
-
-
-def _round_ratios(base: list[float], other: list[float]) -> float:
-    return float(np.median(np.array(base) / np.array(other)))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -45,11 +42,14 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     from edgediff.bundle import open_bundle
+    from edgediff.errors import EdgeDiffError
     from edgediff.profile.host import host_info
-
-    bundle = open_bundle(args.bundle)
     from edgediff.runtimes.pipeline import BundlePipeline
 
+    try:
+        bundle = open_bundle(args.bundle)
+    except EdgeDiffError as exc:
+        raise SystemExit(f"error: {exc}") from None
     pipes = {policy: BundlePipeline(bundle, threads=args.threads, spin=policy) for policy in args.policies}
     for pipe in pipes.values():  # warm-up: first runs allocate and pick kernels
         pipe(args.prompt, steps=args.steps)
@@ -59,7 +59,8 @@ def main(argv: list[str] | None = None) -> None:
     round_images: dict[str, list[float]] = {p: [] for p in pipes}
     round_steps: dict[str, list[float]] = {p: [] for p in pipes}
     for r in range(args.rounds):
-        for policy, pipe in pipes.items():
+        for policy in rotated(list(pipes), r):  # each policy runs first equally often
+            pipe = pipes[policy]
             image_ms, step_ms = [], []
             for _ in range(args.per_round):
                 started = time.perf_counter()
@@ -79,8 +80,8 @@ def main(argv: list[str] | None = None) -> None:
             "image_p50_ms": float(np.median(images[policy])),
             "step_p50_ms": float(np.median(steps[policy])),
             "runs": len(images[policy]),
-            f"image_speedup_vs_{base}": _round_ratios(round_images[base], round_images[policy]),
-            f"step_speedup_vs_{base}": _round_ratios(round_steps[base], round_steps[policy]),
+            f"image_speedup_vs_{base}": median_ratio(round_images[base], round_images[policy]),  # type: ignore[arg-type]
+            f"step_speedup_vs_{base}": median_ratio(round_steps[base], round_steps[policy]),  # type: ignore[arg-type]
         }
         for policy in pipes
     }
