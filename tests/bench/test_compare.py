@@ -116,6 +116,18 @@ def test_median_ratio_is_the_median_of_per_round_ratios_over_rounds_both_ran() -
     assert compare.median_ratio([None], [1.0]) is None
 
 
+def test_a_turn_times_only_the_steps_after_its_untimed_warmup() -> None:
+    args = compare.parse_args(["--warmup-steps", "2", "--step-repeats", "3", "--steps", "1", "4"])
+    commands = compare.turn_commands(args, round_index=7)
+    assert [c["op"] for c in commands] == ["step"] * 5 + ["generate", "generate"]
+    assert [c["steps"] for c in commands[5:]] == [1, 4] and commands[5]["seed"] == 7
+    answers = [{"ms": ms} for ms in (2300.0, 1900.0, 1500.0, 1510.0, 1490.0, 7000.0, 12000.0)]
+    assert compare.timed_turn(args, answers) == {"step_ms": [1500.0, 1510.0, 1490.0],
+                                                 "e2e_ms": {"1": 7000.0, "4": 12000.0}}
+    with pytest.raises(SystemExit):
+        compare.parse_args(["--warmup-steps", "-1"])
+
+
 def test_rotation_puts_every_engine_first_once_per_cycle() -> None:
     names = ["a", "b", "c"]
     orders = [compare.rotated(names, r) for r in range(3)]

@@ -8,7 +8,8 @@ peers in their own venvs, ``workers/eager_worker.py`` and ``workers/edgediff_wor
 All are started first (exports are cached under ``--work``; with ``--restart-engines`` each is then closed
 and restarted warm for every turn, so one model at a time is in memory), then the CPU's matmul peak is measured,
 then ``--rounds`` rounds run: in each, every engine in turn (the order rotates by one per round)
-runs ``step`` ``--step-repeats`` times and ``generate`` once per ``--steps`` count. Reported per
+runs ``step`` ``--warmup-steps`` times untimed and ``--step-repeats`` times timed, and ``generate`` once per
+``--steps`` count. Reported per
 engine: medians, and speedups as the median over rounds of the per-round ratio, so load that
 drifts during the run hits both sides of a ratio alike. Quality (zoo models): each engine generates
 ``--quality-prompts`` images at the model's default steps (``--quality-steps``) after the timed rounds,
@@ -314,6 +315,25 @@ def _turn_answers(engines: EngineTurns, name: str, commands: list[dict[str, Any]
         return [{"error": str(exc)}]
 
 
+def turn_commands(args: argparse.Namespace, round_index: int) -> list[dict[str, Any]]:
+    """One engine's turn: ``--warmup-steps`` untimed steps, the timed steps, then one generation per step count.
+
+    The untimed steps are there because a turn's first denoiser calls run slow on every engine alike (a
+    restarted ONNX Runtime session measured 1.9-2.3 s on its second and third sd-turbo steps, 1.4-1.5 s
+    after), and with a few repeats per turn those calls would time the warm-up, not the engine.
+    """
+    steps = [{"op": "step"}] * (args.warmup_steps + args.step_repeats)
+    return steps + [{"op": "generate", "prompt": TIMING_PROMPT, "steps": n, "seed": round_index, "save": None}
+                    for n in args.steps]
+
+
+def timed_turn(args: argparse.Namespace, answers: list[dict[str, Any]]) -> dict[str, Any]:
+    """The timed part of a turn's answers (``turn_commands``' order), the warm-up steps left out."""
+    timed = answers[args.warmup_steps:]
+    return {"step_ms": [a["ms"] for a in timed[:args.step_repeats]],
+            "e2e_ms": {str(n): a["ms"] for n, a in zip(args.steps, timed[args.step_repeats:], strict=True)}}
+
+
 def _timed_rounds(engines: EngineTurns, args: argparse.Namespace,
                   errors: dict[str, str]) -> dict[str, list[dict[str, Any] | None]]:
     names = list(engines.ready)
@@ -323,17 +343,13 @@ def _timed_rounds(engines: EngineTurns, args: argparse.Namespace,
             if name in errors:
                 rounds[name].append(None)
                 continue
-            commands = [{"op": "step"}] * args.step_repeats + [
-                {"op": "generate", "prompt": TIMING_PROMPT, "steps": n, "seed": r, "save": None} for n in args.steps]
-            answers = _turn_answers(engines, name, commands, args.timeout, args.settle)
+            answers = _turn_answers(engines, name, turn_commands(args, r), args.timeout, args.settle)
             failed = next((a["error"] for a in answers if "error" in a), None)
             if failed:
                 errors[name] = f"round {r + 1}: {failed}"[:300]
                 rounds[name].append(None)
                 continue
-            rounds[name].append({"step_ms": [a["ms"] for a in answers[:args.step_repeats]],
-                                 "e2e_ms": {str(n): a["ms"] for n, a in zip(args.steps, answers[args.step_repeats:],
-                                                                            strict=True)}})
+            rounds[name].append(timed_turn(args, answers))
         print(f"round {r + 1}/{args.rounds}: " + ", ".join(
             f"{n} {statistics.median(rounds[n][-1]['step_ms']):.1f}" for n in names if rounds[n][-1]) + " ms/step",
             file=sys.stderr, flush=True)
@@ -440,7 +456,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "command": "python -m tools.bench compare " + " ".join(sys.argv[2:] if sys.argv[1:2] == ["compare"]
                                                                else sys.argv[1:]),
         "model": args.model, "height": height, "width": width, "guidance_scale": guidance, "denoiser_batch": batch,
-        "steps": args.steps, "rounds": args.rounds, "step_repeats": args.step_repeats, "threads": args.threads,
+        "steps": args.steps, "rounds": args.rounds, "step_repeats": args.step_repeats,
+        "warmup_steps": args.warmup_steps, "threads": args.threads,
         "engines_resident": engines.resident, "omp_wait_policy": args.omp_wait_policy,
         "timing_prompt": TIMING_PROMPT, "timed_s": round(timed_s, 1),
         "quality": {"prompts": args.quality_prompts, "prompt_set": "v1", "first_prompt": args.search_prompts,
@@ -468,6 +485,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--steps", type=int, nargs="+", default=[1, 4], help="step counts timed end to end")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--step-repeats", type=int, default=5, help="denoiser steps per engine per round")
+    parser.add_argument("--warmup-steps", type=int, default=2,
+                        help="untimed denoiser steps at the start of every engine's turn")
     parser.add_argument("--threads", type=int, default=2, help="threads per engine")
     parser.add_argument("--engines", nargs="+", help="only engines matching these patterns (e.g. 'edgediff-*')")
     parser.add_argument("--quality-prompts", type=int, default=32, help="images per engine for quality; 0: none")
@@ -511,6 +530,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     for name in ("rounds", "step_repeats", "threads"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.warmup_steps < 0:
+        parser.error("--warmup-steps must be 0 or more")
     if any(n < 2 for n in args.cache_interval):
         parser.error("--cache-interval values must be at least 2 (1 is the uncached fp32 engine)")
     return args

@@ -55,7 +55,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"Speedups are medians over {result['rounds']} rounds of the per-round ratio (above 1: faster than the "
         f"reference); best peer = the peer with the lowest p50 for that column "
         f"(step: {fastest.get('step') or '–'}, e2e {last}: {fastest.get(f'e2e_{last}') or '–'}). "
-        f"Step = one denoiser call ({result['step_repeats']} per engine per round); e2e = the whole pipeline call "
+        f"Step = one denoiser call ({result['step_repeats']} per engine per round{_warmup_words(result)}); e2e = the whole pipeline call "
         f"(text encoder, steps, VAE). GFLOP/s = {_gflop_words(result)} / p50 step; peak = measured "
         f"{peak['library']} {peak['measured_peak_gflops']:.1f} GFLOP/s on {peak['threads']} threads.",
     ]
@@ -84,6 +84,12 @@ def markdown(result: dict[str, Any]) -> str:
             lines.append(f"{name} failed: {e['error']}")
     lines += ["", f"Command: `{result['command']}`"]
     return "\n".join(lines) + "\n"
+
+
+def _warmup_words(result: dict[str, Any]) -> str:
+    """Runs from before ``--warmup-steps`` existed timed every step of a turn: they say nothing."""
+    warmup = result.get("warmup_steps")
+    return f", after {warmup} untimed" if warmup else ""
 
 
 def _gflop_words(result: dict[str, Any]) -> str:
