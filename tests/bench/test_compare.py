@@ -162,6 +162,34 @@ def test_summary_speedups_fastest_peer_and_share_of_peak() -> None:
     assert ours["gflops_per_s"] == pytest.approx(2 / 0.027) and ours["share_of_measured_peak"] == pytest.approx(2 / 0.027 / 100)
 
 
+def test_each_engine_is_also_compared_with_the_fastest_peer_of_its_own_precision() -> None:
+    rounds = {
+        "optimum-onnxruntime-int8": _rounds([40, 40], [90, 90]),  # fastest peer overall
+        "optimum-openvino-fp32": _rounds([60, 60], [100, 100]),
+        "optimum-onnxruntime-fp32": _rounds([80, 80], [120, 120]),
+        "edgediff-x86-cpu-fp32": _rounds([50, 60], [100, 100]),
+        "edgediff-intel-cpu-int8-conv": _rounds([20, 20], [60, 60]),
+    }
+    kinds = {n: "peer" if n.startswith("optimum") else "edgediff" for n in rounds}
+    results, fastest = compare.summarize(rounds, kinds, [1], {}, None)
+    assert fastest["step"] == "optimum-onnxruntime-int8"
+    fp32 = results["edgediff-x86-cpu-fp32"]
+    assert fp32["speedup_vs_fastest_peer"]["step"] == pytest.approx(0.7333, abs=1e-3)  # median of 40/50, 40/60
+    assert fp32["same_precision_peer"]["step"] == "optimum-openvino-fp32"
+    assert fp32["speedup_vs_same_precision_peer"]["step"] == pytest.approx(1.1)  # 60/50, 60/60
+    conv = results["edgediff-intel-cpu-int8-conv"]
+    assert conv["same_precision_peer"] == {"step": "optimum-onnxruntime-int8", "e2e_1": "optimum-onnxruntime-int8"}
+    assert compare.precision_family("edgediff-x86-cpu-fp32-cache3-tinyvae-guided") == "fp32"
+    assert compare.precision_family("optimum-openvino-int8-hybrid") == "int8"
+    assert compare.precision_family("edgediff-arm64-cpu-int4w") == "int4"
+    # a run written before the column existed gets it from its stored rounds
+    old = {**_result(), "fastest_peer": fastest,
+           "engines": {n: {"kind": kinds[n], "rounds": rounds[n], **{k: v for k, v in results[n].items()
+                                                                  if "same_precision" not in k}} for n in rounds}}
+    row = next(line for line in compare_report.markdown(old).splitlines() if line.startswith("| edgediff-x86-cpu-fp32 "))
+    assert "| 0.73x | 1.10x |" in row
+
+
 def _result(model: str = "zoo:shapes-unet") -> dict[str, Any]:
     rounds = {compare.BASELINE: _rounds([100, 100], [300, 300]), "optimum-openvino-int8": _rounds([60, 60], [200, 200]),
               "edgediff-intel-cpu-int8": _rounds([30, 30], [90, 90])}
@@ -185,8 +213,10 @@ def test_markdown_table_has_a_row_per_engine_with_its_numbers_and_the_skips() ->
     assert len(rows) == 1 + 3  # header + engines
     ours = next(r for r in rows if r.startswith("| edgediff-intel-cpu-int8 "))
     cells = [c.strip() for c in ours.strip("|").split("|")]
-    # step ms, e2e 1, vs eager (step), vs best peer (step), e2e vs eager, e2e vs peer, GFLOP/s, % peak, adherence, FD
-    assert cells[1:] == ["30.0", "90", "3.33x", "2.00x", "3.33x", "2.22x", "33.3", "66.7%", "0.900", "300.0"]
+    # step ms, e2e 1, vs eager, vs best peer, vs best same-precision peer (step, then e2e), GFLOP/s, % peak,
+    # adherence, FD
+    assert cells[1:] == ["30.0", "90", "3.33x", "2.00x", "2.00x", "3.33x", "2.22x", "2.22x", "33.3", "66.7%",
+                         "0.900", "300.0"]
     assert "Skipped optimum-onnxruntime-int8: no venv" in text and "[1.0, 1.0, 1.0]" in text
 
 

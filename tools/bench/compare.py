@@ -73,13 +73,30 @@ def rotated(names: list[str], round_index: int) -> list[str]:
     return names[k:] + names[:k]
 
 
+PRECISION_FAMILIES = ("fp32", "fp16", "bf16", "int8", "int4")
+
+
+def precision_family(engine: str) -> str | None:
+    """The precision an engine computes at, from its name: ``edgediff-intel-cpu-int8-conv`` -> ``int8``.
+
+    Variants of one precision (static, weight-only, hybrid, the linear-conv form) share a family, since
+    issue-level comparisons ask for "the same precision", not the same recipe.
+    """
+    for token in engine.split("-"):
+        family = next((f for f in PRECISION_FAMILIES if token.startswith(f)), None)
+        if family:
+            return family
+    return None
+
+
 def summarize(rounds: dict[str, list[dict[str, Any]]], kinds: dict[str, str], step_counts: list[int],
               flops: dict[str, float], peak_gflops: float | None) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
     """Per-engine medians and ratios from raw rounds.
 
     ``rounds[name][r]`` is ``{"step_ms": [k samples], "e2e_ms": {"1": ms, "4": ms}}`` or None for a
     round the engine missed. Returns the per-engine results and the fastest peer per metric
-    (by p50; the ratios to it are still taken per round).
+    (by p50; the ratios to it are still taken per round). Each engine also gets its ratio to the
+    fastest peer of its own precision family (``speedup_vs_same_precision_peer``, with that peer's name).
     """
     def per_round(name: str, metric: str) -> list[float | None]:
         out: list[float | None] = []
@@ -102,10 +119,12 @@ def summarize(rounds: dict[str, list[dict[str, Any]]], kinds: dict[str, str], st
             got = [v for v in per_round(name, m) if v]
             values[m] = statistics.median(got) if got else None
         p50[name] = values
-    fastest: dict[str, str | None] = {}
-    for m in metrics:
-        peers = [(p50[n][m], n) for n in rounds if kinds[n] == "peer" and p50[n][m]]
-        fastest[m] = min(peers)[1] if peers else None
+    def fastest_peer(m: str, family: str | None = None) -> str | None:
+        peers = [(p50[n][m], n) for n in rounds
+                 if kinds[n] == "peer" and p50[n][m] and (family is None or precision_family(n) == family)]
+        return min(peers)[1] if peers else None
+
+    fastest = {m: fastest_peer(m) for m in metrics}
 
     results: dict[str, dict[str, Any]] = {}
     for name in rounds:
@@ -113,7 +132,8 @@ def summarize(rounds: dict[str, list[dict[str, Any]]], kinds: dict[str, str], st
             "p50_step_ms": p50[name]["step"],
             "p50_e2e_ms": {m: p50[name][m] for m in metrics[1:]},
             "step_samples": sum(len(r["step_ms"]) for r in rounds[name] if r),
-            "speedup_vs_eager": {}, "speedup_vs_fastest_peer": {},
+            "speedup_vs_eager": {}, "speedup_vs_fastest_peer": {}, "speedup_vs_same_precision_peer": {},
+            "same_precision_peer": {},
         }
         for m in metrics:
             key = "step" if m == "step" else f"e2e_{m}"
@@ -121,6 +141,10 @@ def summarize(rounds: dict[str, list[dict[str, Any]]], kinds: dict[str, str], st
                 res["speedup_vs_eager"][key] = median_ratio(per_round(BASELINE, m), per_round(name, m))
             if fastest[m]:
                 res["speedup_vs_fastest_peer"][key] = median_ratio(per_round(fastest[m], m), per_round(name, m))
+            same = fastest_peer(m, precision_family(name)) if precision_family(name) else None
+            if same:
+                res["same_precision_peer"][key] = same
+                res["speedup_vs_same_precision_peer"][key] = median_ratio(per_round(same, m), per_round(name, m))
         if name in flops and res["p50_step_ms"]:
             res["gflop_per_step"] = flops[name] / 1e9
             res["gflops_per_s"] = flops[name] / 1e9 / (res["p50_step_ms"] / 1e3)

@@ -26,24 +26,45 @@ def _title(result: dict[str, Any]) -> str:
             f"(denoiser batch {result['denoiser_batch']}), {result['threads']} threads per engine")
 
 
+def _same_precision_ratios(result: dict[str, Any]) -> dict[str, dict[str, float | None]]:
+    """Ratios to the fastest peer of each engine's precision, from the run's raw rounds.
+
+    Runs written before ``summarize`` reported them still hold every round, so their tables get the
+    column from the same data and the same per-round medians.
+    """
+    from tools.bench.compare import summarize
+
+    engines = {n: e for n, e in result["engines"].items() if e.get("rounds")}
+    if not engines:
+        return {}
+    rounds = {n: e["rounds"] for n, e in engines.items()}
+    kinds = {n: e["kind"] for n, e in engines.items()}
+    results, _ = summarize(rounds, kinds, result["steps"], {}, None)
+    return {n: r["speedup_vs_same_precision_peer"] for n, r in results.items()}
+
+
 def markdown(result: dict[str, Any]) -> str:
     """One table: per engine, medians, speedups (median of per-round ratios), GFLOP/s and quality."""
     counts = [str(n) for n in result["steps"]]
     last = counts[-1]
     has_quality = any("quality" in e for e in result["engines"].values())
     head = (["engine", "step p50 ms", *[f"e2e {n} step{'s' * (n != '1')} ms" for n in counts],
-             "step vs eager", "step vs best peer", f"e2e {last} vs eager", f"e2e {last} vs best peer",
+             "step vs eager", "step vs best peer", "step vs best peer, same precision", f"e2e {last} vs eager",
+             f"e2e {last} vs best peer", f"e2e {last} vs best peer, same precision",
              "GFLOP/s", "% of matmul peak"] + (["adherence", "FD"] if has_quality else []))
+    same_precision = _same_precision_ratios(result)
     lines = [f"{_title(result)}.", "",
              "| " + " | ".join(head) + " |", "|---|" + "---:|" * (len(head) - 1)]
     for name, e in result["engines"].items():
         vs_eager, vs_peer = e.get("speedup_vs_eager", {}), e.get("speedup_vs_fastest_peer", {})
+        vs_same = e.get("speedup_vs_same_precision_peer") or same_precision.get(name, {})
         share = e.get("share_of_measured_peak")
         q = e.get("quality", {})
         cells = [name + (" (failed)" if "error" in e else ""), _num(e.get("p50_step_ms")),
                  *[_num(e.get("p50_e2e_ms", {}).get(n), ".0f") for n in counts],
                  _num(vs_eager.get("step"), ".2f", "x"), _num(vs_peer.get("step"), ".2f", "x"),
-                 _num(vs_eager.get(f"e2e_{last}"), ".2f", "x"), _num(vs_peer.get(f"e2e_{last}"), ".2f", "x"),
+                 _num(vs_same.get("step"), ".2f", "x"), _num(vs_eager.get(f"e2e_{last}"), ".2f", "x"),
+                 _num(vs_peer.get(f"e2e_{last}"), ".2f", "x"), _num(vs_same.get(f"e2e_{last}"), ".2f", "x"),
                  _num(e.get("gflops_per_s")), _num(None if share is None else share * 100, ".1f", "%")]
         if has_quality:
             cells += [_num(q.get("adherence"), ".3f"), _num(q.get("fd"), ".1f")]
@@ -54,7 +75,8 @@ def markdown(result: dict[str, Any]) -> str:
         "",
         f"Speedups are medians over {result['rounds']} rounds of the per-round ratio (above 1: faster than the "
         f"reference); best peer = the peer with the lowest p50 for that column "
-        f"(step: {fastest.get('step') or '–'}, e2e {last}: {fastest.get(f'e2e_{last}') or '–'}). "
+        f"(step: {fastest.get('step') or '–'}, e2e {last}: {fastest.get(f'e2e_{last}') or '–'}); "
+        f"same precision = the fastest peer of the engine's precision family (fp32, bf16, int8 of any recipe). "
         f"Step = one denoiser call ({result['step_repeats']} per engine per round{_warmup_words(result)}); e2e = the whole pipeline call "
         f"(text encoder, steps, VAE). GFLOP/s = {_gflop_words(result)} / p50 step; peak = measured "
         f"{peak['library']} {peak['measured_peak_gflops']:.1f} GFLOP/s on {peak['threads']} threads.",
