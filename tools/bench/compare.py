@@ -79,8 +79,8 @@ PRECISION_FAMILIES = ("fp32", "fp16", "bf16", "int8", "int4")
 def precision_family(engine: str) -> str | None:
     """The precision an engine computes at, from its name: ``edgediff-intel-cpu-int8-conv`` -> ``int8``.
 
-    Variants of one precision (static, weight-only, hybrid, the linear-conv form) share a family, since
-    issue-level comparisons ask for "the same precision", not the same recipe.
+    Variants of one precision (static, weight-only, hybrid, the linear-conv form) share a family: a user
+    comparing tools at int8 takes each tool's own int8 recipe, not the same one.
     """
     for token in engine.split("-"):
         family = next((f for f in PRECISION_FAMILIES if token.startswith(f)), None)
