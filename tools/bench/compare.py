@@ -128,6 +128,7 @@ def summarize(rounds: dict[str, list[dict[str, Any]]], kinds: dict[str, str], st
 
     results: dict[str, dict[str, Any]] = {}
     for name in rounds:
+        family = precision_family(name)
         res: dict[str, Any] = {
             "p50_step_ms": p50[name]["step"],
             "p50_e2e_ms": {m: p50[name][m] for m in metrics[1:]},
@@ -141,7 +142,7 @@ def summarize(rounds: dict[str, list[dict[str, Any]]], kinds: dict[str, str], st
                 res["speedup_vs_eager"][key] = median_ratio(per_round(BASELINE, m), per_round(name, m))
             if fastest[m]:
                 res["speedup_vs_fastest_peer"][key] = median_ratio(per_round(fastest[m], m), per_round(name, m))
-            same = fastest_peer(m, precision_family(name)) if precision_family(name) else None
+            same = fastest_peer(m, family) if family else None
             if same:
                 res["same_precision_peer"][key] = same
                 res["speedup_vs_same_precision_peer"][key] = median_ratio(per_round(same, m), per_round(name, m))

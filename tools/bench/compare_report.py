@@ -35,7 +35,7 @@ def _same_precision_ratios(result: dict[str, Any]) -> dict[str, dict[str, float 
     from tools.bench.compare import summarize
 
     engines = {n: e for n, e in result["engines"].items() if e.get("rounds")}
-    if not engines:
+    if not engines or all("speedup_vs_same_precision_peer" in e for e in engines.values()):
         return {}
     rounds = {n: e["rounds"] for n, e in engines.items()}
     kinds = {n: e["kind"] for n, e in engines.items()}
